@@ -1,0 +1,498 @@
+"""The training engine both trainers share: one loop, readable top to bottom.
+
+A trainer describes its :class:`Task` (config class, model, datasets, optional loss) and calls
+:func:`run_task`. The engine does the rest: config loading and overrides, the work directory,
+``torchrun`` / DDP, SGD with warm-up and step or cosine decay, mixed precision on CUDA, evaluation
+with top-1/top-5, score pickles in dataset order, atomic checkpoints every epoch, ``--resume``,
+TensorBoard and a plain-text log on rank 0.
+
+Randomness is re-seeded at the start of every epoch from (seed, epoch, rank), in the main process
+and in each loader worker, so a run resumed after epoch k sees exactly the batches and
+augmentations an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from tqdm import tqdm
+
+from engine.checkpoint import (
+    atomic_torch_save,
+    capture_rng_state,
+    load_model_weights,
+    restore_rng_state,
+    safe_load,
+)
+from engine.config import ConfigError, Experiment, load_config, save_config
+from engine.distributed import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    cleanup,
+    init_distributed,
+)
+from engine.scores import save_scores
+
+log = logging.getLogger("engine")
+
+# What the engine writes into a work directory; --overwrite removes exactly these.
+RUN_OUTPUTS = ("config.yaml", "log.txt", "metrics.jsonl", "checkpoints", "scores", "tensorboard")
+LAST_CHECKPOINT = "checkpoints/last.pt"
+
+
+@dataclass
+class Task:
+    """What a trainer contributes; everything else is the engine's."""
+
+    name: str
+    config_cls: type[Experiment]
+    build_model: Callable[[Any], nn.Module]
+    build_dataset: Callable[[Any, str], Dataset]
+    compute_loss: Callable[[Any, torch.Tensor, Any], torch.Tensor] | None = None
+
+
+class WorkDirError(RuntimeError):
+    """Starting a run where one already exists, without --resume or --overwrite."""
+
+
+def build_arg_parser(task: Task) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"train_{task.name}.py",
+        description=f"Train or evaluate the {task.name} branch. Launch with torchrun for several GPUs.",
+    )
+    parser.add_argument("--config", help="YAML experiment file (defaults are used without it)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config field, e.g. --set optim.lr=0.05 (repeatable)",
+    )
+    parser.add_argument("--work-dir", help="where the run writes everything (overrides work_dir)")
+    parser.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh in a work dir that holds an earlier run"
+    )
+    parser.add_argument("--weights", help="start from (or, with --eval-only, evaluate) this checkpoint")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate --weights and write scores")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return parser
+
+
+def run_task(task: Task, argv: list[str] | None = None) -> int:
+    """Command-line entry point of a trainer; returns the process exit status."""
+    args = build_arg_parser(task).parse_args(argv)
+    try:
+        cfg = load_config(task.config_cls, args.config, args.set)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    if args.eval_only and not args.weights:
+        print("--eval-only needs --weights FILE", file=sys.stderr)
+        return 2
+    try:
+        run(task, cfg, args)
+    except (WorkDirError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(task: Task, cfg: Experiment, args: argparse.Namespace) -> dict[str, Any]:
+    """Train (or evaluate) ``task`` under ``cfg``; returns the final metrics."""
+    dist_info = init_distributed(args.device)
+    try:
+        work_dir = Path(cfg.work_dir)
+        prepare_work_dir(work_dir, dist_info, resume=args.resume, overwrite=args.overwrite,
+                         eval_only=args.eval_only)
+        setup_logging(work_dir, dist_info)
+        configure_determinism(args.deterministic, dist_info.device)
+        if dist_info.is_main:
+            save_config(cfg, work_dir / ("eval_config.yaml" if args.eval_only else "config.yaml"))
+        return Runner(task, cfg, args, dist_info, work_dir).execute()
+    finally:
+        cleanup(dist_info)
+
+
+def prepare_work_dir(work_dir: Path, info: DistInfo, *, resume: bool, overwrite: bool, eval_only: bool) -> None:
+    """Refuse to mix a new run into an old one; never ask interactively."""
+    existing = [name for name in RUN_OUTPUTS if (work_dir / name).exists()]
+    if resume:
+        if not (work_dir / LAST_CHECKPOINT).is_file():
+            raise WorkDirError(f"--resume: {work_dir / LAST_CHECKPOINT} does not exist; nothing to resume")
+    elif eval_only:
+        pass
+    elif existing and not overwrite:
+        raise WorkDirError(
+            f"work dir {work_dir} already holds a run ({', '.join(existing)}); "
+            "pass --resume to continue it or --overwrite to replace it"
+        )
+    elif existing and info.is_main:
+        for name in existing:
+            target = work_dir / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    barrier(info)
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+
+def setup_logging(work_dir: Path, info: DistInfo) -> None:
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.INFO if info.is_main else logging.WARNING)
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(fmt)
+    log.addHandler(console)
+    if info.is_main:
+        to_file = logging.FileHandler(work_dir / "log.txt")
+        to_file.setFormatter(fmt)
+        log.addHandler(to_file)
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 1009 + rank) % (2**31)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Give each loader worker its own NumPy/Python seed derived from torch's per-worker seed."""
+    worker_seed = torch.initial_seed() % (2**31)
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def lr_factor(epoch: int, cfg: Experiment) -> float:
+    """Learning-rate multiplier for ``epoch`` (0-based): linear warm-up, then step or cosine decay."""
+    optim = cfg.optim
+    if epoch < optim.warmup_epochs:
+        return (epoch + 1) / optim.warmup_epochs
+    if optim.schedule == "cosine":
+        span = max(1, cfg.train.epochs - optim.warmup_epochs)
+        progress = (epoch - optim.warmup_epochs) / span
+        floor = optim.min_lr / optim.lr if optim.lr else 0.0
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return optim.gamma ** sum(epoch >= m for m in optim.milestones)
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation order split across ranks without padding: rank r takes r, r+W, r+2W, ..."""
+
+    def __init__(self, length: int, rank: int, world_size: int) -> None:
+        self.indices = list(range(rank, length, world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class IndexedDataset(Dataset):
+    """Adds the sample index to each item so evaluation can put scores back in dataset order."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any, int]:
+        inputs, label = self.dataset[index]
+        return inputs, label, index
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
+    maxk = min(max(ks), logits.shape[1])
+    top = logits.topk(maxk, dim=1).indices
+    hits = top.eq(labels[:, None])
+    return [int(hits[:, : min(k, maxk)].any(dim=1).sum()) for k in ks]
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """Models may return auxiliary outputs in training (InceptionV3); the first item is the logits."""
+    if isinstance(output, torch.Tensor):
+        return output
+    return output[0]
+
+
+class Runner:
+    """State of one run; :meth:`execute` is the whole loop."""
+
+    def __init__(self, task: Task, cfg: Experiment, args: argparse.Namespace, info: DistInfo,
+                 work_dir: Path) -> None:
+        self.task, self.cfg, self.args, self.info, self.work_dir = task, cfg, args, info, work_dir
+        self.device = info.device
+        use_cuda = self.device.type == "cuda"
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp) if use_cuda else None
+        if cfg.train.amp != "none" and not use_cuda:
+            log.info("running on CPU: mixed precision (train.amp=%s) is off, full precision instead", cfg.train.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+        self.writer = None
+        if info.is_main and not args.eval_only:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(work_dir / "tensorboard"))
+
+    # -- building ---------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        seed_everything(self.cfg.seed)  # identical initial weights on every rank and every run
+        model = self.task.build_model(self.cfg)
+        if self.args.weights:
+            load_model_weights(model, self.args.weights)
+            log.info("loaded weights from %s", self.args.weights)
+        model.to(self.device)
+        if self.cfg.train.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        tc = self.cfg.train
+        world = self.info.world_size
+        batch = tc.batch_size if train else tc.eval_batch_size
+        if batch % world:
+            raise ConfigError(f"train.{'batch_size' if train else 'eval_batch_size'}={batch} "
+                              f"is not divisible by the {world} processes")
+        if train:
+            sampler: Sampler[int] = DistributedSampler(
+                dataset, num_replicas=world, rank=self.info.rank, shuffle=True, seed=self.cfg.seed, drop_last=False
+            )
+        else:
+            sampler = ShardSampler(len(dataset), self.info.rank, world)  # type: ignore[arg-type]
+        return DataLoader(
+            IndexedDataset(dataset),
+            batch_size=batch // world,
+            sampler=sampler,
+            num_workers=tc.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=False,
+            worker_init_fn=seed_worker,
+            persistent_workers=False,
+        )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def to_device(self, inputs: torch.Tensor) -> torch.Tensor:
+        inputs = inputs.to(self.device, non_blocking=True)
+        if self.cfg.train.channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def loss(self, output: Any, labels: torch.Tensor) -> torch.Tensor:
+        if self.task.compute_loss is not None:
+            return self.task.compute_loss(output, labels, self.cfg)
+        return F.cross_entropy(logits_of(output), labels)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def execute(self) -> dict[str, Any]:
+        cfg, info = self.cfg, self.info
+        model = self.build_model()
+        eval_set = self.task.build_dataset(cfg, "test")
+        names = list(getattr(eval_set, "sample_names", [f"test_{i}" for i in range(len(eval_set))]))
+        eval_loader = self.loader(eval_set, train=False)
+        if self.args.eval_only:
+            metrics, logits = self.evaluate(model, eval_loader, len(eval_set))
+            if info.is_main:
+                save_scores(self.work_dir / "scores" / "eval.pkl", dict(zip(names, logits, strict=True)))
+                log.info("eval: top1 %.2f%%  top5 %.2f%%  loss %.4f  -> %s", 100 * metrics["top1"],
+                         100 * metrics["top5"], metrics["loss"], self.work_dir / "scores" / "eval.pkl")
+            return metrics
+
+        train_set = self.task.build_dataset(cfg, "train")
+        train_loader = self.loader(train_set, train=True)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+            nesterov=cfg.optim.nesterov, weight_decay=cfg.optim.weight_decay,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
+        start_epoch, best = 0, {"top1": -1.0, "epoch": -1}
+        if self.args.resume:
+            start_epoch, best = self.restore(model, optimizer, scheduler)
+
+        train_model: nn.Module = model
+        if info.enabled:
+            train_model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        if cfg.train.compile:
+            train_model = torch.compile(train_model)
+
+        log.info("%s: %d train / %d eval samples, %d process(es) on %s, %.2fM parameters", self.task.name,
+                 len(train_set), len(eval_set), info.world_size, self.device,
+                 sum(p.numel() for p in model.parameters()) / 1e6)
+        metrics: dict[str, Any] = {}
+        for epoch in range(start_epoch, cfg.train.epochs):
+            seed_everything(epoch_seed(cfg.seed, epoch, info.rank))
+            train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+            train_metrics = self.train_epoch(train_model, train_loader, optimizer, epoch)
+            scheduler.step()
+            metrics = {"epoch": epoch + 1, **train_metrics}
+            last_epoch = epoch + 1 == cfg.train.epochs
+            if (epoch + 1) % cfg.train.eval_interval == 0 or last_epoch:
+                eval_metrics, logits = self.evaluate(model, eval_loader, len(eval_set))
+                metrics.update({f"eval_{k}": v for k, v in eval_metrics.items()})
+                if info.is_main:
+                    self.log_eval(epoch, eval_metrics)
+                    if eval_metrics["top1"] > best["top1"]:
+                        best = {"top1": eval_metrics["top1"], "epoch": epoch + 1}
+                        self.save_best(model, names, logits, epoch)
+                    if last_epoch:
+                        save_scores(self.work_dir / "scores" / "final.pkl", dict(zip(names, logits, strict=True)))
+            if info.is_main:
+                self.save_checkpoint(model, optimizer, scheduler, epoch, best)
+                with open(self.work_dir / "metrics.jsonl", "a") as fh:
+                    fh.write(json.dumps(metrics) + "\n")
+            barrier(info)
+        if info.is_main:
+            log.info("done: final scores %s; best epoch %s (top1 %.2f%%, chosen on the evaluation split)",
+                     self.work_dir / "scores" / "final.pkl", best["epoch"], 100 * best["top1"])
+            if self.writer is not None:
+                self.writer.close()
+        return metrics
+
+    def train_epoch(self, model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    epoch: int) -> dict[str, float]:
+        model.train()
+        cfg = self.cfg
+        lr = optimizer.param_groups[0]["lr"]
+        total_loss, total_correct, total_seen = 0.0, 0, 0
+        start = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not self.info.is_main,
+                   leave=False, dynamic_ncols=True)
+        step_base = epoch * len(loader)
+        for step, (inputs, labels, _) in enumerate(bar):
+            inputs, labels = self.to_device(inputs), labels.to(self.device, non_blocking=True)
+            with self.autocast():
+                output = model(inputs)
+                loss = self.loss(output, labels)
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.train.grad_clip > 0:
+                self.scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            batch = labels.shape[0]
+            total_loss += float(loss.detach()) * batch
+            total_correct += int((logits_of(output).detach().argmax(1) == labels).sum())
+            total_seen += batch
+            if self.info.is_main:
+                bar.set_postfix(loss=f"{total_loss / total_seen:.4f}", lr=f"{lr:.4g}")
+                if self.writer is not None and (step % cfg.train.log_interval == 0):
+                    self.writer.add_scalar("train/loss_step", float(loss.detach()), step_base + step)
+        elapsed = time.perf_counter() - start
+        loss_sum, correct, seen = all_reduce_sum(self.info, [total_loss, float(total_correct), float(total_seen)])
+        metrics = {"loss": loss_sum / max(seen, 1), "top1": correct / max(seen, 1), "lr": lr,
+                   "samples_per_s": seen / max(elapsed, 1e-9)}
+        if self.info.is_main:
+            log.info("epoch %d/%d  loss %.4f  train-top1 %.2f%%  lr %.4g  %.1f samples/s", epoch + 1,
+                     cfg.train.epochs, metrics["loss"], 100 * metrics["top1"], lr, metrics["samples_per_s"])
+            if self.writer is not None:
+                for key in ("loss", "top1", "lr", "samples_per_s"):
+                    self.writer.add_scalar(f"train/{key}", metrics[key], epoch + 1)
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, loader: DataLoader, size: int) -> tuple[dict[str, float], list[np.ndarray]]:
+        """Top-1/top-5/loss over the whole split, and every sample's float32 logits in dataset order."""
+        model.eval()
+        indices, outputs, targets = [], [], []
+        start = time.perf_counter()
+        for inputs, labels, index in tqdm(loader, desc="eval", disable=not self.info.is_main, leave=False,
+                                          dynamic_ncols=True):
+            with self.autocast():
+                logits = logits_of(model(self.to_device(inputs)))
+            outputs.append(logits.float().cpu())
+            targets.append(torch.as_tensor(labels))
+            indices.append(index)
+        local = [torch.cat(parts) for parts in (indices, outputs, targets)] if indices else None
+        shards = [shard for shard in all_gather_objects(self.info, local) if shard is not None]
+        all_index, all_logits, all_labels = (torch.cat([s[i] for s in shards]) for i in range(3))
+        order = torch.argsort(all_index)
+        all_index, all_logits, all_labels = all_index[order], all_logits[order], all_labels[order]
+        if all_index.tolist() != list(range(size)):
+            raise RuntimeError("evaluation did not cover every sample exactly once")
+        top1, top5 = topk_correct(all_logits, all_labels)
+        metrics = {
+            "top1": top1 / size,
+            "top5": top5 / size,
+            "loss": float(F.cross_entropy(all_logits, all_labels)),
+            "samples_per_s": size / max(time.perf_counter() - start, 1e-9),
+        }
+        return metrics, [row.numpy().astype(np.float32) for row in all_logits]
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def log_eval(self, epoch: int, metrics: dict[str, float]) -> None:
+        log.info("eval after epoch %d: top1 %.2f%%  top5 %.2f%%  loss %.4f", epoch + 1, 100 * metrics["top1"],
+                 100 * metrics["top5"], metrics["loss"])
+        if self.writer is not None:
+            for key in ("top1", "top5", "loss", "samples_per_s"):
+                self.writer.add_scalar(f"eval/{key}", metrics[key], epoch + 1)
+
+    def save_best(self, model: nn.Module, names: list[str], logits: list[np.ndarray], epoch: int) -> None:
+        # Chosen on the evaluation split, which for NTU is the test split: say so in the file names.
+        save_scores(self.work_dir / "scores" / "best_chosen_on_eval.pkl", dict(zip(names, logits, strict=True)))
+        atomic_torch_save({"model": model.state_dict(), "epoch": epoch + 1},
+                          self.work_dir / "checkpoints" / "best_chosen_on_eval.pt")
+
+    def save_checkpoint(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, epoch: int,
+                        best: dict[str, Any]) -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch + 1,
+            "best": best,
+            "rng": capture_rng_state(),
+        }
+        atomic_torch_save(state, self.work_dir / LAST_CHECKPOINT)
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> tuple[int, dict]:
+        path = self.work_dir / LAST_CHECKPOINT
+        state = safe_load(path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"])
+        log.info("resumed from %s after epoch %d", path, state["epoch"])
+        return int(state["epoch"]), dict(state["best"])
