@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.harness --out bench_results.json
+	$(PY) -m benchmarks --out bench_results.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

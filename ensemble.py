@@ -4,7 +4,8 @@
     python ensemble.py --benchmark NTU60XSub --joint_Score j.pkl --bone_Score b.pkl \\
         --jointmotion_Score jm.pkl --bonemotion_Score bm.pkl --parsing_Score p.pkl --val_sample names.txt
     # any streams, names and labels from the prepared data (ROOT/<benchmark>/test/)
-    python ensemble.py --benchmark NTU60XSub --data-root prepared --score joint=j.pkl:2 --score parsing=p.pkl:2
+    python ensemble.py --benchmark NTU60XSub --data-root prepared \\
+        --score joint=j.pkl:2 --score parsing=p.pkl:2
     # weights searched on validation scores only, then applied to the test scores
     python ensemble.py --config streams.yaml --search-weights --val-score joint=val_j.pkl --val-score ...
     # the results table, per-class CSVs and pictures for the four benchmarks
@@ -22,6 +23,7 @@ import csv
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,8 +34,9 @@ import yaml
 
 from engine.scores import ScoreFileError, load_score_matrix
 
-NTU_NAME = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A(\d{3})")
-POSITIONAL_KEY = re.compile(r"test_(\d+)")
+NTU_NAME = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A\d{3}")
+NTU_NAMES = re.compile(rf"(?:{NTU_NAME.pattern}\n)*")
+POSITIONAL_PREFIX = "test_"
 
 POSE_STREAMS = ("joint", "bone", "joint-motion", "bone-motion")
 PARSING_STREAM = "parsing"
@@ -47,7 +50,9 @@ EPPNET_FLAGS = {
     "parsing_Score": "parsing",
 }
 DEFAULT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
-TEST_TUNED_BANNER = "!!! WEIGHTS TUNED ON THE TEST SET: the fused accuracy below is optimistic, not a result !!!"
+TEST_TUNED_BANNER = (
+    "!!! WEIGHTS TUNED ON THE TEST SET: the fused accuracy below is optimistic, not a result !!!"
+)
 
 
 class FusionError(ValueError):
@@ -86,7 +91,7 @@ def get_benchmark(name: str) -> Benchmark:
 
 
 def canonical_stream_name(name: str) -> str:
-    """``jointmotion``, ``joint_motion`` and ``Joint-Motion`` all mean ``joint-motion``; others stay as given."""
+    """``jointmotion``, ``joint_motion``, ``Joint-Motion`` all mean ``joint-motion``; others stay as given."""
     compact = name.lower().replace("_", "").replace("-", "")
     for known in (*POSE_STREAMS, PARSING_STREAM):
         if compact == known.replace("-", ""):
@@ -107,8 +112,9 @@ class FusionSpec:
 
     streams: tuple[StreamSpec, ...]
     benchmark: Benchmark | None = None
-    sample_list: Path | None = None
-    data_root: Path | None = None
+    sample_list: Path | None = None  # names file in split order
+    data_root: Path | None = None  # prepared data: ROOT/<benchmark>/test/{names.txt,labels.npy}
+    labels: Path | None = None  # a prepared split folder, or a labels .npy in sample-list order
 
 
 @dataclass(frozen=True)
@@ -139,13 +145,11 @@ class AlignedScores:
 
 def labels_from_names(names: Sequence[str], source: str) -> np.ndarray:
     """NTU names -> 0-based labels (the last three digits minus one, as the reference does)."""
-    labels = np.empty(len(names), dtype=np.int64)
-    for i, name in enumerate(names):
-        match = NTU_NAME.fullmatch(name)
-        if match is None:
-            raise FusionError(f"{source}: sample {i} is {name!r}, expected an NTU name like S001C001P001R001A001")
-        labels[i] = int(match.group(1)) - 1
-    return labels
+    # One regex pass over all names; the per-name search only runs to point at a bad one.
+    if NTU_NAMES.fullmatch("\n".join(names) + "\n") is None:
+        i, name = next((i, n) for i, n in enumerate(names) if NTU_NAME.fullmatch(n) is None)
+        raise FusionError(f"{source}: sample {i} is {name!r}, expected an NTU name like S001C001P001R001A001")
+    return np.array([int(name[-3:]) - 1 for name in names], dtype=np.int64)
 
 
 def check_labels(names: Sequence[str], labels: np.ndarray, source: str) -> None:
@@ -155,24 +159,25 @@ def check_labels(names: Sequence[str], labels: np.ndarray, source: str) -> None:
     wrong = np.flatnonzero(labels_from_names(names, source) != labels)
     if len(wrong):
         shown = ", ".join(f"{names[i]} -> {labels[i]}" for i in wrong[:5])
-        raise FusionError(f"{source}: {len(wrong)} labels disagree with the action in the sample name, e.g. {shown}")
+        raise FusionError(
+            f"{source}: {len(wrong)} labels disagree with the action in the sample name, e.g. {shown}"
+        )
 
 
 def resolve_keys(keys: Sequence[str], sample_names: Sequence[str] | None, source: str) -> list[str]:
     """Score-file keys -> sample names; ``test_i`` becomes the i-th name of the split's sample list."""
-    matches = [POSITIONAL_KEY.fullmatch(k) for k in keys]
-    positional = sum(m is not None for m in matches)
-    if positional == 0:
+    if not any(k.startswith(POSITIONAL_PREFIX) for k in keys):
         return list(keys)
-    if positional != len(keys):
-        named = next(k for k, m in zip(keys, matches, strict=True) if m is None)
-        raise FusionError(f"{source}: mixes test_i keys with sample-name keys such as {named!r}")
+    start = len(POSITIONAL_PREFIX)
+    odd = next((k for k in keys if not (k.startswith(POSITIONAL_PREFIX) and k[start:].isdecimal())), None)
+    if odd is not None:
+        raise FusionError(f"{source}: mixes test_i keys with other keys such as {odd!r}")
+    indices = [int(k[start:]) for k in keys]
     if sample_names is None:
         raise FusionError(
-            f"{source}: keys are test_0, test_1, ...; name them with the split's sample list "
-            "(--val_sample/--sample-list TXT, or --data-root with --benchmark)"
+            f"{source}: keys are test_0, test_1, ...; name them with the split's sample list (test scores: "
+            "--val_sample/--sample-list TXT or --data-root with --benchmark; validation: --val-sample-list)"
         )
-    indices = [int(m.group(1)) for m in matches]
     if max(indices) >= len(sample_names):
         raise FusionError(
             f"{source}: has key test_{max(indices)} but the sample list has only {len(sample_names)} names"
@@ -185,7 +190,9 @@ def _examples(items: set[str]) -> str:
 
 
 def align_streams(
-    streams: Mapping[str, StreamScores], order: Sequence[str] | None = None, order_source: str = "the sample list"
+    streams: Mapping[str, StreamScores],
+    order: Sequence[str] | None = None,
+    order_source: str = "the sample list",
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """Reorder every stream to ``order`` (default: the first stream's) by sample name.
 
@@ -202,8 +209,7 @@ def align_streams(
         order, order_source = first.names, f"stream {first_name!r} ({first.source})"
     order = list(order)
     if len(set(order)) != len(order):
-        seen: set[str] = set()
-        dupes = {n for n in order if n in seen or seen.add(n)}
+        dupes = {n for n, count in Counter(order).items() if count > 1}
         raise FusionError(f"{order_source}: repeats sample names, e.g. {_examples(dupes)}")
     aligned = {}
     for name, stream in streams.items():
@@ -240,7 +246,7 @@ def fuse_scores(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.nd
 
 
 def class_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Rank (0 = best) of the true class per sample; equal scores rank the lower class first, as argmax does."""
+    """Rank (0 = best) of the true class per sample; ties rank the lower class first, as argmax does."""
     true = scores[np.arange(len(labels)), labels][:, None]
     lower_index = np.arange(scores.shape[1])[None, :] < labels[:, None]
     return (scores > true).sum(axis=1) + ((scores == true) & lower_index).sum(axis=1)
@@ -251,7 +257,9 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1
     if len(scores) != len(labels):
         raise FusionError(f"{len(scores)} score rows for {len(labels)} labels")
     if labels.min() < 0 or labels.max() >= scores.shape[1]:
-        raise FusionError(f"labels span {labels.min()}..{labels.max()} but the scores have {scores.shape[1]} classes")
+        raise FusionError(
+            f"labels span {labels.min()}..{labels.max()} but the scores have {scores.shape[1]} classes"
+        )
     ranks = class_ranks(scores, labels)
     return {k: float((ranks < k).mean()) for k in ks}
 
@@ -323,22 +331,37 @@ class SplitSamples:
 
 
 def split_samples(spec: FusionSpec) -> SplitSamples | None:
-    """The split's ordered names and labels from a names file or the prepared data, if given."""
-    if spec.sample_list is not None and spec.data_root is not None:
-        raise FusionError("give the sample names either as a names file or as --data-root, not both")
-    if spec.sample_list is not None:
-        names = read_sample_list(spec.sample_list)
-        return SplitSamples(names, labels_from_names(names, str(spec.sample_list)), str(spec.sample_list))
+    """The split's ordered names and labels from a names file or a prepared split folder, if given."""
+    labels_dir = spec.labels if spec.labels is not None and spec.labels.is_dir() else None
+    labels_file = spec.labels if labels_dir is None else None
+    given = [s for s in (spec.sample_list, spec.data_root, labels_dir) if s is not None]
+    if len(given) > 1:
+        raise FusionError(
+            f"sample names given twice ({', '.join(map(str, given))}); use one of a names file "
+            "(--val_sample/--sample-list), --data-root or a prepared split folder (--labels DIR)"
+        )
     if spec.data_root is not None:
         if spec.benchmark is None:
-            raise FusionError(f"--data-root {spec.data_root} needs --benchmark to find <root>/<benchmark>/test")
-        split_dir = spec.data_root / spec.benchmark.folder / "test"
-        names = read_sample_list(split_dir / "names.txt")
-        labels_path = split_dir / "labels.npy"
-        labels = np.load(labels_path, allow_pickle=False).astype(np.int64)
-        check_labels(names, labels, f"{labels_path} with {split_dir / 'names.txt'}")
-        return SplitSamples(names, labels, str(split_dir / "names.txt"))
-    return None
+            raise FusionError(
+                f"--data-root {spec.data_root} needs --benchmark to find <root>/<benchmark>/test"
+            )
+        labels_dir = spec.data_root / spec.benchmark.folder / "test"
+    if labels_dir is not None:
+        names_path, labels_path = labels_dir / "names.txt", labels_dir / "labels.npy"
+    elif spec.sample_list is not None:
+        names_path, labels_path = spec.sample_list, labels_file
+    elif labels_file is not None:
+        raise FusionError(f"--labels {labels_file} needs the sample list it is ordered by (--sample-list)")
+    else:
+        return None
+    names = read_sample_list(names_path)
+    if labels_path is None:
+        return SplitSamples(names, labels_from_names(names, str(names_path)), str(names_path))
+    labels = np.load(labels_path, allow_pickle=False)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise FusionError(f"{labels_path}: expected a 1-D integer array, found {labels.dtype} {labels.shape}")
+    check_labels(names, labels.astype(np.int64), f"{labels_path} with {names_path}")
+    return SplitSamples(names, labels.astype(np.int64), str(names_path))
 
 
 def load_streams(spec: FusionSpec) -> AlignedScores:
@@ -373,7 +396,8 @@ def load_streams(spec: FusionSpec) -> AlignedScores:
         )
     if labels.max() >= result.num_classes:
         raise FusionError(
-            f"{names_source}: labels go up to {labels.max()} but the score files have {result.num_classes} classes"
+            f"{names_source}: labels go up to {labels.max()} "
+            f"but the score files have {result.num_classes} classes"
         )
     return result
 
@@ -397,11 +421,11 @@ def parse_stream_arg(text: str, *, with_weight: bool) -> StreamSpec:
     return StreamSpec(stream, Path(path), default_weight(stream) if weight is None else weight)
 
 
-_SPEC_KEYS = {"benchmark", "sample_list", "data_root", "streams"}
+_SPEC_KEYS = {"benchmark", "sample_list", "data_root", "labels", "streams"}
 
 
 def parse_fusion_config(data: Any, base_dir: Path, source: str) -> FusionSpec:
-    """A YAML mapping ``{benchmark?, sample_list?, data_root?, streams: {name: {path, weight?} | path}}``.
+    """A YAML mapping ``{benchmark?, sample_list?, data_root?, labels?, streams: {name: {path, weight?}}}``.
 
     Relative paths are relative to the YAML file's folder.
     """
@@ -419,15 +443,24 @@ def parse_fusion_config(data: Any, base_dir: Path, source: str) -> FusionSpec:
         if isinstance(entry, str):
             entry = {"path": entry}
         if not isinstance(entry, Mapping) or "path" not in entry or set(entry) - {"path", "weight"}:
-            raise FusionError(f"{source}: stream {name!r}: expected {{path: FILE, weight: NUMBER}}, found {entry!r}")
+            raise FusionError(
+                f"{source}: stream {name!r}: expected {{path: FILE, weight: NUMBER}}, found {entry!r}"
+            )
         weight = float(entry.get("weight", default_weight(stream)))
         streams.append(StreamSpec(stream, base_dir / str(entry["path"]), weight))
 
     def optional_path(key: str) -> Path | None:
         return base_dir / str(data[key]) if data.get(key) is not None else None
 
+    _check_unique(streams, source)
     benchmark = get_benchmark(str(data["benchmark"])) if data.get("benchmark") else None
-    return FusionSpec(tuple(streams), benchmark, optional_path("sample_list"), optional_path("data_root"))
+    return FusionSpec(
+        tuple(streams),
+        benchmark,
+        optional_path("sample_list"),
+        optional_path("data_root"),
+        optional_path("labels"),
+    )
 
 
 def _read_yaml(path: Path) -> Any:
@@ -438,8 +471,7 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _check_unique(streams: Sequence[StreamSpec], source: str) -> None:
-    names = [s.name for s in streams]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(s.name for s in streams).items() if count > 1)
     if repeated:
         raise FusionError(f"{source}: stream {repeated[0]!r} is given more than once")
 
@@ -471,16 +503,18 @@ def format_report(data: AlignedScores, weights: Mapping[str, float], title: str)
 
 
 @dataclass
-class BenchmarkResult:
-    benchmark: Benchmark
+class FusionResult:
+    title: str
+    stem: str  # file-name part of this run's CSV and pictures
+    benchmark: Benchmark | None
     top1: dict[str, float]  # row label -> top-1 in %
     per_class: dict[str, np.ndarray]  # column -> (C,) accuracy
     class_counts: np.ndarray
-    confusion: np.ndarray | None
+    confusion: np.ndarray  # (C, C) counts of the full fusion
     weights: dict[str, float]
 
 
-def evaluate_benchmark(benchmark: Benchmark, data: AlignedScores) -> BenchmarkResult:
+def evaluate_fusion(data: AlignedScores, benchmark: Benchmark | None = None) -> FusionResult:
     """Each stream, the pose-only fusion, the full fusion: top-1 and per-class accuracy."""
     c = data.num_classes
     outputs = dict(data.streams)
@@ -495,12 +529,13 @@ def evaluate_benchmark(benchmark: Benchmark, data: AlignedScores) -> BenchmarkRe
         per_class[label] = per_class_accuracy(predictions, data.labels, c)
     confusion = confusion_matrix(outputs["full fusion"].argmax(axis=1), data.labels, c)
     counts = np.bincount(data.labels, minlength=c)
-    return BenchmarkResult(benchmark, top1, per_class, counts, confusion, dict(data.weights))
+    title, stem = (benchmark.title, benchmark.folder) if benchmark else ("fusion", "fusion")
+    return FusionResult(title, stem, benchmark, top1, per_class, counts, confusion, dict(data.weights))
 
 
-def markdown_table(results: Sequence[BenchmarkResult]) -> str:
+def markdown_table(results: Sequence[FusionResult]) -> str:
     """Top-1 (%) per benchmark: streams, pose-only and full fusion, the paper's numbers beside ours."""
-    ordered = sorted(results, key=lambda r: list(BENCHMARKS).index(r.benchmark.key))
+    ordered = sorted(results, key=lambda r: list(BENCHMARKS).index(r.benchmark.key))  # all have one here
     streams: list[str] = []
     for r in ordered:
         streams += [n for n in r.weights if n not in streams]
@@ -516,7 +551,10 @@ def markdown_table(results: Sequence[BenchmarkResult]) -> str:
     rows.append(("CTR-GCN 4-stream, paper", [f"{r.benchmark.paper_ctrgcn:.1f}" for r in ordered]))
     rows.append(("EPP-Net, paper", [f"{r.benchmark.paper_eppnet:.1f}" for r in ordered]))
     rows.append(
-        ("full fusion − EPP-Net paper", [f"{r.top1['full fusion'] - r.benchmark.paper_eppnet:+.2f}" for r in ordered])
+        (
+            "full fusion - EPP-Net paper",
+            [f"{r.top1['full fusion'] - r.benchmark.paper_eppnet:+.2f}" for r in ordered],
+        )
     )
     header = "| top-1 (%) | " + " | ".join(r.benchmark.title for r in ordered) + " |"
     lines = [header, "|---|" + "---:|" * len(ordered)]
@@ -531,7 +569,7 @@ def action_label(index: int, class_names: Sequence[str] | None) -> str:
     return class_names[index] if class_names else f"A{index + 1:03d}"
 
 
-def write_per_class_csv(path: Path, result: BenchmarkResult, class_names: Sequence[str] | None) -> None:
+def write_per_class_csv(path: Path, result: FusionResult, class_names: Sequence[str] | None) -> None:
     columns = list(result.per_class)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -540,7 +578,9 @@ def write_per_class_csv(path: Path, result: BenchmarkResult, class_names: Sequen
         for c, count in enumerate(result.class_counts):
             values = [result.per_class[col][c] for col in columns]
             delta = (
-                [result.per_class["full fusion"][c] - result.per_class["pose fusion"][c]] if delta_header else []
+                [result.per_class["full fusion"][c] - result.per_class["pose fusion"][c]]
+                if delta_header
+                else []
             )
             writer.writerow(
                 [c, action_label(c, class_names), int(count), *(f"{v:.4f}" for v in [*values, *delta])]
@@ -557,7 +597,7 @@ def _new_figure(size: tuple[float, float]) -> Any:
     return fig
 
 
-def plot_confusion(path: Path, result: BenchmarkResult, class_names: Sequence[str] | None) -> None:
+def plot_confusion(path: Path, result: FusionResult, class_names: Sequence[str] | None) -> None:
     """Row-normalised confusion matrix of the full fusion."""
     counts = result.confusion
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -572,14 +612,14 @@ def plot_confusion(path: Path, result: BenchmarkResult, class_names: Sequence[st
     ax.set_yticks(ticks, [action_label(i, class_names) for i in ticks], fontsize=6)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{result.benchmark.title}: full fusion, top-1 {result.top1['full fusion']:.2f}%")
+    ax.set_title(f"{result.title}: full fusion, top-1 {result.top1['full fusion']:.2f}%")
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
     fig.tight_layout()
     fig.savefig(path)
 
 
 def plot_parsing_gain(
-    path: Path, result: BenchmarkResult, class_names: Sequence[str] | None, count: int = 20
+    path: Path, result: FusionResult, class_names: Sequence[str] | None, count: int = 20
 ) -> None:
     """The classes whose top-1 changes most when the parsing stream joins the pose streams."""
     delta = result.per_class["full fusion"] - result.per_class["pose fusion"]
@@ -592,8 +632,8 @@ def plot_parsing_gain(
     ax.barh(np.arange(len(chosen)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
     ax.set_yticks(np.arange(len(chosen)), [action_label(i, class_names) for i in chosen], fontsize=7)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("per-class top-1 change, full fusion − pose-only (percentage points)")
-    ax.set_title(f"{result.benchmark.title}: classes most changed by adding parsing")
+    ax.set_xlabel("per-class top-1 change, full fusion - pose-only (percentage points)")
+    ax.set_title(f"{result.title}: classes most changed by adding parsing")
     fig.tight_layout()
     fig.savefig(path)
 
@@ -601,30 +641,55 @@ def plot_parsing_gain(
 def read_class_names(path: Path, num_classes: int) -> list[str]:
     names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
     if len(names) < num_classes:
-        raise FusionError(f"{path}: expected at least {num_classes} class names (one per line), found {len(names)}")
+        raise FusionError(
+            f"{path}: expected at least {num_classes} class names (one per line), found {len(names)}"
+        )
     return names
 
 
 def parse_table_config(data: Any, base_dir: Path, source: str) -> tuple[dict[str, FusionSpec], Path | None]:
     """``{class_names?: FILE, benchmarks: {NTU60XSub: <fusion config>, ...}}`` -> specs and class names."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("benchmarks"), Mapping) or not data["benchmarks"]:
+    if (
+        not isinstance(data, Mapping)
+        or not isinstance(data.get("benchmarks"), Mapping)
+        or not data["benchmarks"]
+    ):
         raise FusionError(f"{source}: expected 'benchmarks: {{NTU60XSub: {{streams: ...}}, ...}}'")
     unknown = set(data) - {"benchmarks", "class_names"}
     if unknown:
-        raise FusionError(f"{source}: unknown keys {sorted(unknown)}; expected 'benchmarks' and 'class_names'")
+        raise FusionError(
+            f"{source}: unknown keys {sorted(unknown)}; expected 'benchmarks' and 'class_names'"
+        )
     specs = {}
     for key, entry in data["benchmarks"].items():
         benchmark = get_benchmark(str(key))
-        if isinstance(entry, Mapping) and entry.get("benchmark") not in (None, key):
-            raise FusionError(f"{source}: benchmark {key!r} has a different 'benchmark: {entry['benchmark']}'")
-        spec = parse_fusion_config(
-            {k: v for k, v in entry.items() if k != "benchmark"} if isinstance(entry, Mapping) else entry,
-            base_dir,
-            f"{source} [{key}]",
-        )
+        spec = parse_fusion_config(entry, base_dir, f"{source} [{key}]")
+        if spec.benchmark not in (None, benchmark):
+            raise FusionError(f"{source}: entry {key!r} says 'benchmark: {spec.benchmark.key}'")
         specs[benchmark.key] = replace(spec, benchmark=benchmark)
     class_names = base_dir / str(data["class_names"]) if data.get("class_names") else None
     return specs, class_names
+
+
+def write_figures(
+    out_dir: Path, result: FusionResult, data: AlignedScores, class_names_path: Path | None
+) -> list[Path]:
+    """Per-class CSV, confusion matrix and (with pose and parsing streams) the parsing-gain picture."""
+    names = read_class_names(class_names_path, data.num_classes) if class_names_path else None
+    csv_path = out_dir / f"per_class_{result.stem}.csv"
+    write_per_class_csv(csv_path, result, names)
+    confusion_path = out_dir / f"confusion_{result.stem}.png"
+    plot_confusion(confusion_path, result, names)
+    written = [csv_path, confusion_path]
+    if "pose fusion" in result.per_class and PARSING_STREAM in data.streams:
+        gain_path = out_dir / f"parsing_gain_{result.stem}.png"
+        plot_parsing_gain(gain_path, result, names)
+        written.append(gain_path)
+    return written
+
+
+def _figures_json(result: FusionResult) -> dict[str, Any]:
+    return {"top1": result.top1, "weights": result.weights, "samples": int(result.class_counts.sum())}
 
 
 def write_tables(specs: Mapping[str, FusionSpec], out_dir: Path, class_names_path: Path | None) -> list[Path]:
@@ -632,29 +697,32 @@ def write_tables(specs: Mapping[str, FusionSpec], out_dir: Path, class_names_pat
     out_dir.mkdir(parents=True, exist_ok=True)
     results, written = [], []
     for key, spec in specs.items():
-        _check_unique(spec.streams, key)
         data = load_streams(spec)
-        result = evaluate_benchmark(BENCHMARKS[key], data)
+        result = evaluate_fusion(data, BENCHMARKS[key])
         results.append(result)
-        names = read_class_names(class_names_path, data.num_classes) if class_names_path else None
-        stem = result.benchmark.folder
-        csv_path = out_dir / f"per_class_{stem}.csv"
-        write_per_class_csv(csv_path, result, names)
-        confusion_path = out_dir / f"confusion_{stem}.png"
-        plot_confusion(confusion_path, result, names)
-        written += [csv_path, confusion_path]
-        if "pose fusion" in result.per_class and PARSING_STREAM in data.streams:
-            gain_path = out_dir / f"parsing_gain_{stem}.png"
-            plot_parsing_gain(gain_path, result, names)
-            written.append(gain_path)
+        written += write_figures(out_dir, result, data, class_names_path)
     table_path = out_dir / "results.md"
     table_path.write_text(markdown_table(results))
     json_path = out_dir / "results.json"
-    figures = {
-        r.benchmark.key: {"top1": r.top1, "weights": r.weights, "samples": int(r.class_counts.sum())} for r in results
-    }
-    json_path.write_text(json.dumps(figures, indent=2) + "\n")
+    json_path.write_text(json.dumps({r.benchmark.key: _figures_json(r) for r in results}, indent=2) + "\n")
     return [table_path, json_path, *written]
+
+
+def write_run_outputs(
+    out_dir: Path,
+    report: str,
+    data: AlignedScores,
+    benchmark: Benchmark | None,
+    class_names_path: Path | None,
+) -> list[Path]:
+    """One fusion run's report text, JSON figures, per-class CSV and pictures."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = evaluate_fusion(data, benchmark)
+    report_path = out_dir / f"report_{result.stem}.txt"
+    report_path.write_text(report + "\n")
+    json_path = out_dir / f"results_{result.stem}.json"
+    json_path.write_text(json.dumps(_figures_json(result), indent=2) + "\n")
+    return [report_path, json_path, *write_figures(out_dir, result, data, class_names_path)]
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
@@ -662,12 +730,14 @@ def write_tables(specs: Mapping[str, FusionSpec], out_dir: Path, class_names_pat
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Late fusion of score pickles (EPP-Net), weight search on validation scores, tables.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n")[1],
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--benchmark", help="NTU60XSub, NTU60XView, NTU120XSub or NTU120XSet (or ntu60-xsub, ...)")
-    reference = parser.add_argument_group("the reference command line (weights joint 2, bone 2, motions 1, parsing 2)")
+    parser.add_argument(
+        "--benchmark", help="NTU60XSub, NTU60XView, NTU120XSub or NTU120XSet (or ntu60-xsub, ...)"
+    )
+    reference = parser.add_argument_group(
+        "the reference command line (weights joint 2, bone 2, motions 1, parsing 2)"
+    )
     for flag in EPPNET_FLAGS:
         reference.add_argument(f"--{flag}", metavar="PKL", type=Path)
     reference.add_argument(
@@ -680,17 +750,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     general = parser.add_argument_group("any streams")
     general.add_argument("--score", action="append", default=[], metavar="NAME=PATH[:WEIGHT]")
-    general.add_argument("--config", type=Path, metavar="YAML", help="streams, weights and name source as YAML")
-    general.add_argument("--data-root", type=Path, help="prepared data: names/labels from ROOT/<benchmark>/test")
+    general.add_argument(
+        "--config", type=Path, metavar="YAML", help="streams, weights and name source as YAML"
+    )
+    general.add_argument(
+        "--data-root", type=Path, help="prepared data: names/labels from ROOT/<benchmark>/test"
+    )
+    general.add_argument(
+        "--labels",
+        type=Path,
+        metavar="DIR|NPY",
+        help="a prepared split folder (names.txt, labels.npy), or labels .npy in --sample-list order",
+    )
+    general.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the report, per-class CSV and pictures here (--table: required)",
+    )
     search = parser.add_argument_group("weight search (on validation scores, never on test by default)")
     search.add_argument("--search-weights", action="store_true")
     search.add_argument("--val-score", action="append", default=[], metavar="NAME=PATH")
-    search.add_argument("--val-sample-list", type=Path, metavar="TXT", help="names for test_i-keyed val files")
+    search.add_argument(
+        "--val-sample-list", type=Path, metavar="TXT", help="names for test_i-keyed val files"
+    )
     search.add_argument("--grid", default=",".join(f"{g:g}" for g in DEFAULT_GRID), help="weights to try")
-    search.add_argument("--allow-test-tuning", action="store_true", help="search on the test scores (labelled)")
+    search.add_argument(
+        "--allow-test-tuning", action="store_true", help="search on the test scores (labelled)"
+    )
     tables = parser.add_argument_group("tables and pictures")
     tables.add_argument("--table", type=Path, metavar="YAML", help="score files of the benchmarks")
-    tables.add_argument("--out", type=Path, metavar="DIR", help="where --table writes its files")
     tables.add_argument("--class-names", type=Path, metavar="TXT", help="one action name per line")
     return parser
 
@@ -703,20 +792,20 @@ def spec_from_args(args: argparse.Namespace) -> FusionSpec:
         if (path := getattr(args, flag)) is not None
     ]
     streams += [parse_stream_arg(text, with_weight=True) for text in args.score]
-    spec = FusionSpec(())
     if args.config is not None:
         if streams:
-            raise FusionError(f"--config {args.config} already lists the streams; drop the --*_Score/--score flags")
+            raise FusionError(
+                f"--config {args.config} already lists the streams; drop the --*_Score/--score flags"
+            )
         spec = parse_fusion_config(_read_yaml(args.config), args.config.parent, str(args.config))
     else:
         spec = FusionSpec(tuple(streams))
     if args.benchmark:
         spec = replace(spec, benchmark=get_benchmark(args.benchmark))
-    if args.sample_list is not None:
-        spec = replace(spec, sample_list=args.sample_list, data_root=None)
-    if args.data_root is not None:
-        spec = replace(spec, data_root=args.data_root, sample_list=args.sample_list)
-    _check_unique(spec.streams, "command line" if args.config is None else str(args.config))
+    if any(v is not None for v in (args.sample_list, args.data_root, args.labels)):
+        # Names and labels given on the command line replace the config's as a whole.
+        spec = replace(spec, sample_list=args.sample_list, data_root=args.data_root, labels=args.labels)
+    _check_unique(spec.streams, "command line")
     return spec
 
 
@@ -730,7 +819,9 @@ def _parse_grid(text: str) -> list[float]:
     return grid
 
 
-def run_search(args: argparse.Namespace, spec: FusionSpec, test: AlignedScores) -> str:
+def run_search(
+    args: argparse.Namespace, spec: FusionSpec, test: AlignedScores
+) -> tuple[str, dict[str, float]]:
     """Search weights on validation scores (or, only with --allow-test-tuning, on test) and report on test."""
     grid = _parse_grid(args.grid)
     order = list(test.streams)
@@ -740,9 +831,9 @@ def run_search(args: argparse.Namespace, spec: FusionSpec, test: AlignedScores) 
     if not args.val_score:
         if not args.allow_test_tuning:
             raise FusionError(
-                "--search-weights needs validation scores (--val-score NAME=PATH for each stream, from a part "
-                "of the training split held out from training); choosing weights on the test scores inflates "
-                "the result. Pass --allow-test-tuning to do it anyway, labelled as tuned on test."
+                "--search-weights needs validation scores (--val-score NAME=PATH for each stream, from a "
+                "part of the training split held out from training); choosing weights on the test scores "
+                "inflates the result. Pass --allow-test-tuning to do it anyway, labelled as tuned on test."
             )
         tuned_on_test = True
         weights, _ = search_weights([test.streams[n] for n in order], test.labels, initial, grid)
@@ -779,13 +870,20 @@ def run_search(args: argparse.Namespace, spec: FusionSpec, test: AlignedScores) 
     lines.append(format_report(test, test.weights, "test, the given weights (for comparison)"))
     if tuned_on_test:
         lines.append(TEST_TUNED_BANNER)
-    return "\n\n".join(lines)
+    return "\n\n".join(lines), searched
 
 
 def run(argv: Sequence[str] | None = None) -> str:
     """Run the command line and return the report text (errors raise FusionError/ScoreFileError)."""
     args = build_parser().parse_args(argv)
     if args.table is not None:
+        fusion_flags = [f"--{f}" for f in EPPNET_FLAGS if getattr(args, f) is not None]
+        fusion_flags += ["--score"] * bool(args.score) + ["--config"] * (args.config is not None)
+        fusion_flags += ["--search-weights"] * args.search_weights
+        if fusion_flags:
+            raise FusionError(
+                f"--table {args.table} lists the score files itself; drop {', '.join(fusion_flags)}"
+            )
         if args.out is None:
             raise FusionError("--table needs --out DIR for its files")
         specs, class_names = parse_table_config(_read_yaml(args.table), args.table.parent, str(args.table))
@@ -800,13 +898,18 @@ def run(argv: Sequence[str] | None = None) -> str:
             f"{spec.benchmark.test_size}"
         )
     if args.search_weights:
-        body = run_search(args, spec, test)
+        body, weights = run_search(args, spec, test)
     else:
         if args.val_score or args.allow_test_tuning:
             raise FusionError("--val-score and --allow-test-tuning only apply with --search-weights")
         title = spec.benchmark.title if spec.benchmark else "test"
-        body = format_report(test, test.weights, title)
-    return "\n".join([*notes, body])
+        body, weights = format_report(test, test.weights, title), test.weights
+    report = "\n".join([body, *notes])
+    if args.out is not None:
+        fused_as_reported = replace(test, weights=dict(weights))
+        files = write_run_outputs(args.out, report, fused_as_reported, spec.benchmark, args.class_names)
+        report += "\nwrote " + ", ".join(str(p) for p in files)
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -185,6 +185,9 @@ def _type_name(hint: Any) -> str:
     if origin in (list, tuple):
         args = typing.get_args(hint)
         return f"a list of {_type_name(args[0])}" if args else "a list"
+    if origin is dict:
+        args = typing.get_args(hint)
+        return f"a mapping of {_type_name(args[0])} to {_type_name(args[1])}" if args else "a mapping"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(hint))
     if hint is type(None):
@@ -222,6 +225,14 @@ def _coerce(value: Any, hint: Any, *, where: str, key: str) -> Any:
         (item_hint, *_) = typing.get_args(hint) or (Any,)
         items = [_coerce(v, item_hint, where=where, key=f"{key}[{i}]") for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail()
+        key_hint, value_hint = typing.get_args(hint) or (Any, Any)
+        return {
+            _coerce(k, key_hint, where=where, key=f"{key} key"): _coerce(v, value_hint, where=where, key=f"{key}.{k}")
+            for k, v in value.items()
+        }
     if hint is bool:
         if isinstance(value, bool):
             return value

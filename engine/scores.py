@@ -1,4 +1,5 @@
-"""Score files: pickles of ``{sample name: float32 logits (C,)}`` written by the trainers, read by ``ensemble.py``.
+"""Score files: pickles of ``{sample name: float32 logits (C,)}``, written by the trainers, read by
+``ensemble.py``.
 
 The format is the reference chain's (REFERENCE.md §6): CTR-GCN keys its test scores ``test_0, test_1, ...``,
 EPP-Net's parsing branch keys them by NTU sample name, and both store raw logits. Reading goes through a
@@ -93,23 +94,31 @@ def _stack_rows(names: list[str], rows: list[Any], path: Path | str) -> np.ndarr
     """Rows of equal length -> (N, C) float32, with the offending sample named on failure."""
     if not rows:
         raise ScoreFileError(f"{path}: holds no samples")
-    arrays = []
+    try:
+        matrix = np.array(rows)  # one C-level pass; the per-row walk below only runs to explain a failure
+    except ValueError:
+        matrix = None
+    if matrix is not None and matrix.ndim == 2 and matrix.dtype.kind in "iuf":
+        return matrix.astype(np.float32, copy=False)
+    raise _first_bad_row(names, rows, path)
+
+
+def _first_bad_row(names: list[str], rows: list[Any], path: Path | str) -> ScoreFileError:
     width = None
     for name, row in zip(names, rows, strict=True):
         array = np.asarray(row)
         if array.ndim != 1 or array.dtype.kind not in "iuf":
-            raise ScoreFileError(
+            return ScoreFileError(
                 f"{path}: sample {name!r}: expected a 1-D numeric logits vector, "
                 f"found {array.dtype} array of shape {array.shape}"
             )
         if width is None:
             width = len(array)
         elif len(array) != width:
-            raise ScoreFileError(
+            return ScoreFileError(
                 f"{path}: sample {name!r} has {len(array)} scores, expected {width} like {names[0]!r}"
             )
-        arrays.append(array)
-    return np.stack(arrays).astype(np.float32, copy=False)
+    return ScoreFileError(f"{path}: expected equal-length numeric logits vectors")
 
 
 def _check_finite(names: list[str], matrix: np.ndarray, path: Path | str) -> None:
@@ -131,7 +140,9 @@ def load_score_matrix(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         except ScoreFileError:
             raise
         except Exception as exc:  # a truncated or foreign file fails in many ways; name it once
-            raise ScoreFileError(f"{path}: not a readable score pickle ({type(exc).__name__}: {exc})") from exc
+            raise ScoreFileError(
+                f"{path}: not a readable score pickle ({type(exc).__name__}: {exc})"
+            ) from exc
     names, rows = _as_named_rows(obj, path)
     matrix = _stack_rows(names, rows, path)
     _check_finite(names, matrix, path)
@@ -154,7 +165,9 @@ def save_scores(path: str | os.PathLike, scores: Mapping[str, Any]) -> None:
     names = list(scores.keys())
     bad = [k for k in names if not isinstance(k, str)]
     if bad:
-        raise ScoreFileError(f"{path}: expected sample-name (str) keys, found {type(bad[0]).__name__} {bad[0]!r}")
+        raise ScoreFileError(
+            f"{path}: expected sample-name (str) keys, found {type(bad[0]).__name__} {bad[0]!r}"
+        )
     matrix = _stack_rows(names, list(scores.values()), path)
     # One standalone array per sample, as the reference scripts write and read them.
     payload = {name: row.copy() for name, row in zip(names, matrix, strict=True)}

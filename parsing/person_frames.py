@@ -20,7 +20,6 @@ Frames are written as ``<out>/<sample>/<frame index>.jpg`` (0-based), the layout
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
@@ -33,8 +32,6 @@ from tqdm import tqdm
 
 from parsing.batch import BatchSummary, Shard, fresh_partial_dir, record_failure
 from parsing.skeleton_colors import SkeletonBody, SkeletonColors, read_skeleton_colors
-
-log = logging.getLogger(__name__)
 
 # The colour coordinates of the .skeleton files are pixels of the 1920x1080 Kinect RGB stream.
 SKELETON_IMAGE_SIZE = (1920, 1080)
@@ -220,5 +217,4 @@ def extract_person_frames(
             summary.failed.append(name)
         else:
             summary.done.append(name)
-    log.info("person frames: %s", summary)
     return summary

@@ -1,0 +1,157 @@
+"""Person-frame folders -> parsing maps ``<sample>.npy`` (uint8 ``(frames, h, w, 1)``, REFERENCE.md §8).
+
+    python -m parsing parse --frames FRAMES --out PARSING --checkpoint final.pth [--device cuda --amp bf16]
+
+Each sample folder holds ``0.jpg, 1.jpg, ...``; frames are taken in the order of the integer in
+their names. The batch is resumable (existing ``.npy`` files are skipped), shardable (explicitly or
+by torchrun's RANK/WORLD_SIZE) and records failing samples in ``<out>/failures.txt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from parsing.batch import BatchSummary, Shard, record_failure, save_npy_atomic
+from parsing.schp import SCHP, parse_batch, schp_input
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def list_frames(sample_dir: str | Path) -> list[Path]:
+    """The frame files of a person-frame folder in frame order; the indices must run 0, 1, ..., n-1.
+
+    Raises ``FileNotFoundError`` for a missing folder or frame and ``ValueError`` for a name that is not
+    an integer, naming the file.
+    """
+    sample_dir = Path(sample_dir)
+    if not sample_dir.is_dir():
+        raise FileNotFoundError(f"{sample_dir}: person-frame folder not found")
+    indexed = {}
+    for path in sample_dir.iterdir():
+        if path.suffix.lower() not in FRAME_SUFFIXES:
+            continue
+        if not path.stem.isdigit():
+            raise ValueError(f"{path}: frame file names must be frame indices such as 0.jpg")
+        indexed[int(path.stem)] = path
+    if not indexed:
+        raise FileNotFoundError(f"{sample_dir}: no frames ({', '.join(FRAME_SUFFIXES)}) in the folder")
+    gaps = sorted(set(range(max(indexed) + 1)) - set(indexed))
+    if gaps:
+        missing = sample_dir / f"{gaps[0]}.jpg"
+        raise FileNotFoundError(f"{missing}: frame missing ({len(gaps)} gaps in frames 0..{max(indexed)})")
+    return [indexed[i] for i in range(len(indexed))]
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """A frame as OpenCV reads it, ``(H, W, 3)`` uint8 BGR; an unreadable or corrupt file is an error."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ValueError(f"{path}: not a readable image (missing, empty or corrupt)")
+    return image
+
+
+def load_sample_inputs(sample_dir: str | Path, input_size: int = 473) -> np.ndarray:
+    """All frames of a sample as parser inputs: ``(frames, 3, S, S)`` float32."""
+    return np.stack([schp_input(read_frame(p), input_size) for p in list_frames(sample_dir)])
+
+
+def parse_inputs(model: SCHP, inputs: np.ndarray, batch_size: int = 4, amp: str | None = None) -> np.ndarray:
+    """Parse ``(frames, 3, S, S)`` inputs in batches: ``(frames, h, w, 1)`` uint8 labels."""
+    maps = [
+        parse_batch(model, torch.from_numpy(inputs[i : i + batch_size]), amp)
+        for i in range(0, len(inputs), batch_size)
+    ]
+    return np.concatenate(maps)[..., None]
+
+
+def parse_sample(
+    model: SCHP, sample_dir: str | Path, input_size: int = 473, batch_size: int = 4, amp: str | None = None
+) -> np.ndarray:
+    """The parsing map of one person-frame folder: ``(frames, h, w, 1)`` uint8 (h = w = 119 for 473)."""
+    return parse_inputs(model, load_sample_inputs(sample_dir, input_size), batch_size, amp)
+
+
+def _prefetch(dirs: list[Path], input_size: int) -> Iterator[tuple[Path, np.ndarray | Exception]]:
+    """Yield each sample's inputs (or its loading error) while the next one decodes in a thread."""
+    if not dirs:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load_sample_inputs, dirs[0], input_size)
+        for i, sample_dir in enumerate(dirs):
+            try:
+                loaded: np.ndarray | Exception = pending.result()
+            except Exception as err:  # handed to the caller, which records the sample as failed
+                loaded = err
+            if i + 1 < len(dirs):
+                pending = pool.submit(load_sample_inputs, dirs[i + 1], input_size)
+            yield sample_dir, loaded
+
+
+def parse_folder(
+    model: SCHP,
+    frames_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    input_size: int = 473,
+    batch_size: int = 4,
+    amp: str | None = None,
+    shard: Shard | None = None,
+    show_progress: bool = True,
+) -> BatchSummary:
+    """Parse every sample folder of ``frames_dir`` into ``out_dir/<sample>.npy``.
+
+    Samples with an existing ``.npy`` are skipped; outputs are written atomically; a failing sample
+    is recorded in ``out_dir/failures.txt`` and the batch goes on. The bar counts frames per second.
+    """
+    frames_dir, out_dir = Path(frames_dir), Path(out_dir)
+    if not frames_dir.is_dir():
+        raise FileNotFoundError(f"{frames_dir}: the person-frames folder does not exist")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [p.name for p in frames_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    summary = BatchSummary()
+    todo = []
+    for name in (shard or Shard()).select(names):
+        if (out_dir / f"{name}.npy").is_file():
+            summary.skipped.append(name)
+        else:
+            todo.append(frames_dir / name)
+    total = sum(sum(1 for p in d.iterdir() if p.suffix.lower() in FRAME_SUFFIXES) for d in todo)
+    with tqdm(total=total, desc="parsing", unit="frame", disable=not show_progress) as bar:
+        for sample_dir, loaded in _prefetch(todo, input_size):
+            name = sample_dir.name
+            bar.set_postfix_str(name)
+            try:
+                if isinstance(loaded, Exception):
+                    raise loaded
+                save_npy_atomic(out_dir / f"{name}.npy", parse_inputs(model, loaded, batch_size, amp))
+            except Exception as err:  # one bad sample must not stop a batch of thousands
+                record_failure(out_dir, name, err)
+                summary.failed.append(name)
+            else:
+                summary.done.append(name)
+                bar.update(len(loaded))
+    return summary
+
+
+def load_parsing_map(path: str | Path) -> np.ndarray:
+    """Read and check a ``<sample>.npy`` map: uint8 ``(T, H, W, 1)`` or ``(T, H, W)`` -> ``(T, H, W)``."""
+    path = Path(path)
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: parsing map not found") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable .npy array ({err})") from err
+    found = f"{labels.dtype} {labels.shape}"
+    if labels.ndim == 4 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.ndim != 3 or labels.shape[0] == 0 or labels.dtype != np.uint8:
+        raise ValueError(f"{path}: expected a uint8 parsing map of shape (frames, H, W, 1), found {found}")
+    return labels

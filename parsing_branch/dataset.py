@@ -1,0 +1,110 @@
+"""The parsing branch's dataset: one sample's parsing maps -> its feature map -> a normalised image.
+
+Training: random frame interval, flip and rotation (``parsing.feature_map``), then ColorJitter(0.2,
+0.2, 0.2). Both: resize to ``image_size`` (299 for InceptionV3), ToTensor, ImageNet normalisation;
+the order and the torchvision transforms are EPP-Net's, so a given feature map gives the same tensor.
+
+Randomness comes from torch's generator (one draw per sample seeds the renderer's NumPy generator,
+ColorJitter draws from torch itself), which the engine re-seeds per epoch, rank and loader worker:
+runs are reproducible with any number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import transforms
+
+from parsing.feature_map import render_feature_map
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SHOWN_MISSING = 5  # how many missing sample names an error message lists
+
+
+class MissingParsingMapsError(FileNotFoundError):
+    """Some samples of a split have no ``<name>.npy`` in the parsing folder."""
+
+
+def check_parsing_maps(names: Sequence[str], parsing_dir: Path) -> None:
+    """Raise one error naming how many and which samples have no parsing map, before any training."""
+    if not parsing_dir.is_dir():
+        raise MissingParsingMapsError(f"parsing folder {parsing_dir} does not exist")
+    with os.scandir(parsing_dir) as entries:  # one directory listing instead of a stat per sample
+        present = {entry.name for entry in entries}
+    missing = [name for name in names if f"{name}.npy" not in present]
+    if missing:
+        shown = ", ".join(missing[:SHOWN_MISSING]) + (", ..." if len(missing) > SHOWN_MISSING else "")
+        raise MissingParsingMapsError(
+            f"{len(missing)} of {len(names)} samples have no parsing map <name>.npy in {parsing_dir}: {shown}"
+        )
+
+
+class ParsingFeatureMapDataset(Dataset):
+    """Feature maps of the samples ``names`` (split order) with their 0-based ``labels``.
+
+    ``dataset[i]`` is ``(float32 tensor (3, image_size, image_size), int label)``. ``cache_dir``
+    (evaluation only) keeps each sample's resized uint8 image as ``.npy``: evaluation images are
+    deterministic, so later epochs read them instead of rendering again. Delete the folder when the
+    parsing maps change.
+    """
+
+    def __init__(self, names: Sequence[str], labels: Sequence[int] | np.ndarray, parsing_dir: str | Path, *,
+                 train: bool, num_frames: int = 9, image_size: int = 299, color_jitter: float = 0.2,
+                 cache_dir: str | Path | None = None) -> None:
+        if len(names) != len(labels):
+            raise ValueError(f"{len(names)} sample names but {len(labels)} labels")
+        if train and cache_dir:
+            raise ValueError("cache_dir is for evaluation only: training images are random")
+        self.sample_names = list(names)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.parsing_dir = Path(parsing_dir)
+        self.train = train
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        check_parsing_maps(self.sample_names, self.parsing_dir)
+        self.jitter = transforms.ColorJitter(color_jitter, color_jitter, color_jitter) if train else None
+        # Resize of a PIL image (bilinear with antialiasing), as the reference's transform does.
+        self.resize = transforms.Resize(image_size)
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.sample_names)
+
+    def feature_map(self, index: int) -> np.ndarray:
+        """The sample's ``(480, 480, 3)`` uint8 feature map (random in training)."""
+        labels = np.load(self.parsing_dir / f"{self.sample_names[index]}.npy", mmap_mode="r")
+        rng = None
+        if self.train:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        return render_feature_map(labels, self.num_frames, train=self.train, rng=rng)
+
+    def image(self, index: int) -> np.ndarray:
+        """The ``(image_size, image_size, 3)`` uint8 image the network sees, before normalisation."""
+        cached = None
+        if self.cache_dir is not None:
+            cached = self.cache_dir / f"{self.sample_names[index]}.n{self.num_frames}.s{self.image_size}.npy"
+            if cached.is_file():
+                return np.load(cached)
+        picture = Image.fromarray(self.feature_map(index))
+        if self.jitter is not None:
+            picture = self.jitter(picture)
+        array = np.array(self.resize(picture))  # writable: torch.from_numpy warns on read-only arrays
+        if cached is not None:
+            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # loader workers may race
+            with open(tmp, "wb") as fh:
+                np.save(fh, array)
+            os.replace(tmp, cached)
+        return array
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        tensor = transforms.functional.to_tensor(self.image(index))
+        return transforms.functional.normalize(tensor, IMAGENET_MEAN, IMAGENET_STD), int(self.labels[index])
