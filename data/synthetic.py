@@ -24,7 +24,7 @@ import argparse
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data.ntu import BENCHMARKS
+from data.ntu import BENCHMARKS, parse_name
 from data.skeleton import write_skeleton
 
 # ---------------------------------------------------------------- camera (fitted on real fixtures)
@@ -320,7 +320,8 @@ NOISE_KINDS = ("short_body", "spread_body", "vanishing_body", "dropped_frames")
 class SyntheticConfig:
     """What to generate. Classes are the first `classes - two_person_classes` of
     :data:`ONE_PERSON_CLASSES` followed by the first `two_person_classes` of :data:`TWO_PERSON_CLASSES`.
-    Each noise kind goes to `ceil(noise_rate * samples)` samples; `missing` extra samples have no body."""
+    Each noise kind goes to `ceil(noise_rate * samples)` samples; `missing` extra samples have no body;
+    `videos` (at most one per class) samples get an RGB video."""
 
     seed: int = 0
     classes: int = 8
@@ -378,10 +379,6 @@ class SamplePlan:
     missing: bool = False
 
 
-def _fields(name: str) -> dict[str, int]:
-    return {"setup": int(name[1:4]), "camera": int(name[5:8]), "subject": int(name[9:12])}
-
-
 def plan_samples(config: SyntheticConfig) -> list[SamplePlan]:
     """Names, frame counts and noise of every sample, sorted by name.
 
@@ -395,9 +392,9 @@ def plan_samples(config: SyntheticConfig) -> list[SamplePlan]:
     xsub = BENCHMARKS["ntu60-xsub"]
     subjects = (xsub.train_ids, xsub.test_ids)
     odd_even = tuple([s for s in range(1, config.setups + 1) if s % 2 == parity] for parity in (1, 0))
-    per_class, k = config.samples_per_class, len(classes)
-    slots = [(c, i, False) for c in range(k) for i in range(per_class)]
-    slots += [(j % k, per_class + j // k, True) for j in range(config.missing)]
+    per_class, n_classes = config.samples_per_class, len(classes)
+    slots = [(c, i, False) for c in range(n_classes) for i in range(per_class)]
+    slots += [(j % n_classes, per_class + j // n_classes, True) for j in range(config.missing)]
     used: set[str] = set()
     plans = []
     for c, i, missing in slots:
@@ -417,13 +414,13 @@ def plan_samples(config: SyntheticConfig) -> list[SamplePlan]:
         for k in rng.choice(regular, math.ceil(config.noise_rate * len(regular)), replace=False):
             noise[int(k)].append(kind)
     crlf = set(rng.choice(len(plans), math.ceil(config.crlf_rate * len(plans)), replace=False).tolist())
-    # one video per class, one-person class 0 and the first two-person class first
-    video_order = [0, *([len(classes) - config.two_person_classes] if config.two_person_classes else [])]
-    video_order += [c for c in range(len(classes)) if c not in video_order]
+    # the first sample of a class gets its video: one-person class 0 and the first two-person class first
+    video_order = [0, *([n_classes - config.two_person_classes] if config.two_person_classes else [])]
+    video_order += [c for c in range(n_classes) if c not in video_order]
     videos = {(c, 0) for c in video_order[: config.videos]}
     plans = [
-        SamplePlan(p.name, p.class_index, p.sample_index, p.frames, tuple(noise.get(k, ())), k in crlf,
-                   (p.class_index, p.sample_index) in videos, p.missing)
+        replace(p, noise=tuple(noise.get(k, ())), crlf=k in crlf,
+                video=not p.missing and (p.class_index, p.sample_index) in videos)
         for k, p in enumerate(plans)
     ]
     return sorted(plans, key=lambda p: p.name)
@@ -486,7 +483,7 @@ def synthesize(plan: SamplePlan, config: SyntheticConfig) -> Sample:
     """Performers, camera, motion and sensor noise of one sample, from its own random stream."""
     rng = np.random.default_rng([config.seed, 1, plan.class_index, plan.sample_index])
     action_class = config.action_classes()[plan.class_index]
-    fields = _fields(plan.name)
+    fields = parse_name(plan.name)
     T = plan.frames
     if plan.missing:
         return Sample(np.zeros((0, T, 25, 3)), [[] for _ in range(T)], [])
@@ -500,14 +497,15 @@ def synthesize(plan: SamplePlan, config: SyntheticConfig) -> Sample:
     )
     scene = action_class.motion(clock)
     # each setup has its own camera height and tilt; each sample its own placement
-    setup_rng = np.random.default_rng([config.seed, 2, fields["setup"]])
+    setup_rng = np.random.default_rng([config.seed, 2, fields.setup])
     pitch, aim = setup_rng.uniform(0.15, 0.35), setup_rng.uniform(-0.05, 0.15)
     # tripod height that puts the spine base of a person 3.1 m away at camera height `aim`, as in real files
     height = -STANDING_ANKLE_Y + 0.08 + (3.1 * math.sin(pitch) - aim) / math.cos(pitch)
     pitch += rng.uniform(-0.02, 0.02)
-    view = _CAMERA_YAW[fields["camera"]] + rng.uniform(-0.15, 0.15)
+    view = _CAMERA_YAW[fields.camera] + rng.uniform(-0.15, 0.15)
     centre = np.array([rng.uniform(-0.3, 0.3), -height, rng.uniform(2.9, 3.5)])
-    looks = [performer_look(config.seed, fields["subject"] + 100 * a) for a in range(action_class.persons)]
+    # the partner of a two-person action is not in the name; an id beyond NTU's 106 gives them a look
+    looks = [performer_look(config.seed, fields.subject + 200 * a) for a in range(action_class.persons)]
     facing = (-np.pi / 2, np.pi / 2) if scene.facing else (np.pi / 2, -np.pi / 2)
     actors = []
     for a, (dofs, look) in enumerate(zip(scene.actors, looks, strict=True)):

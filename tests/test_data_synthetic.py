@@ -4,6 +4,7 @@ benchmark coverage, parsing maps, videos, determinism and learnable class motion
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -12,8 +13,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from data.ntu import BENCHMARKS, parse_name, split_order
+from data.prepare import prepare
 from data.preprocess import preprocess, spread_valid_frames
 from data.skeleton import read_skeleton
+from data.storage import open_split
 from data.synthetic import (
     COLOR_CENTER,
     COLOR_FOCAL,
@@ -121,9 +124,6 @@ def test_every_benchmark_split_holds_every_class() -> None:
 
 
 def test_the_project_preparation_accepts_the_dataset(dataset: tuple[Path, dict], tmp_path: Path) -> None:
-    from data.prepare import prepare
-    from data.storage import open_split
-
     out, summary = dataset
     result = prepare([out / "skeletons"], tmp_path, workers=1, progress=False)
     assert result.missing == len(summary["missing"]) and result.bad == 0
@@ -167,7 +167,8 @@ def test_video_frames_match_the_skeleton_and_show_the_body(dataset: tuple[Path, 
             tall = np.ptp(joints[:, 0]) <= 0.8 * np.ptp(joints[:, 1])
             counts[header[0]] = counts.get(header[0], 0) + (1 if tall else -len(frames))
     performers = {body_id for body_id, n in counts.items() if n > 11}
-    assert len(performers) == summary["samples"][[s["name"] for s in summary["samples"]].index(name)]["persons"]
+    persons = {s["name"]: s["persons"] for s in summary["samples"]}
+    assert len(performers) == persons[name]
     for image, bodies in zip(images, frames, strict=True):
         for _, joints in (b for b in bodies if b[0][0] in performers):
             x, y = np.round(joints[1, 5:7]).astype(int)  # spine middle: inside the painted shirt
@@ -185,7 +186,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
-    generate(other, SyntheticConfig(**{**config.__dict__, "seed": 6, "videos": 0}), progress=False)
+    generate(other, replace(config, seed=6, videos=0), progress=False)
     assert json.loads((first / "synthetic.json").read_text())["samples"] != \
         json.loads((other / "synthetic.json").read_text())["samples"]
 
@@ -195,7 +196,8 @@ def _motion_features(frames: np.ndarray) -> np.ndarray:
     third, standard deviation and mean speed."""
     x = frames[:, :75]
     third = max(1, len(x) // 3)
-    return np.concatenate([x[:third].mean(0), x[-third:].mean(0), x.std(0), np.abs(np.diff(x, axis=0)).mean(0)])
+    speed = np.abs(np.diff(x, axis=0)).mean(0)
+    return np.concatenate([x[:third].mean(0), x[-third:].mean(0), x.std(0), speed])
 
 
 def test_class_motion_is_learnable_across_subjects(dataset: tuple[Path, dict]) -> None:
@@ -219,14 +221,16 @@ def test_rerun_replaces_its_own_files_and_refuses_foreign_ones(tmp_path: Path) -
     config = SyntheticConfig(classes=2, two_person_classes=1, samples_per_class=5, videos=0, missing=0,
                              min_frames=40, max_frames=41, parsing=False)
     generate(tmp_path, config, progress=False)
-    summary = generate(tmp_path, SyntheticConfig(**{**config.__dict__, "samples_per_class": 4}), progress=False)
-    assert sorted(p.stem for p in (tmp_path / "skeletons").iterdir()) == [s["name"] for s in summary["samples"]]
+    summary = generate(tmp_path, replace(config, samples_per_class=4), progress=False)
+    written = sorted(p.stem for p in (tmp_path / "skeletons").iterdir())
+    assert written == [s["name"] for s in summary["samples"]]
     (tmp_path / "skeletons" / "S009C001P001R001A001.skeleton").write_text("1\n0\n")
     with pytest.raises(FileExistsError, match="S009C001P001R001A001"):
         generate(tmp_path, config, progress=False)
 
 
-def test_cli_writes_the_dataset_and_rejects_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_the_dataset_and_rejects_bad_settings(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
     args = ["--out", str(tmp_path), "--classes", "2", "--two-person-classes", "1", "--samples-per-class", "4",
             "--videos", "0", "--missing", "1", "--no-parsing"]
     assert main(args) == 0
