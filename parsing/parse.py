@@ -64,6 +64,8 @@ def load_sample_inputs(sample_dir: str | Path, input_size: int = 473) -> np.ndar
 
 def parse_inputs(model: SCHP, inputs: np.ndarray, batch_size: int = 4, amp: str | None = None) -> np.ndarray:
     """Parse ``(frames, 3, S, S)`` inputs in batches: ``(frames, h, w, 1)`` uint8 labels."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
     maps = [
         parse_batch(model, torch.from_numpy(inputs[i : i + batch_size]), amp)
         for i in range(0, len(inputs), batch_size)

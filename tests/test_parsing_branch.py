@@ -13,6 +13,7 @@ import yaml
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
+from torchvision.models.inception import InceptionOutputs
 
 from engine import load_config
 from engine.checkpoint import CheckpointError
@@ -21,7 +22,7 @@ from engine.trainer import run_task
 from parsing.feature_map import render_feature_map
 from parsing_branch.dataset import MissingParsingMapsError, ParsingFeatureMapDataset
 from parsing_branch.models import build_backbone, classification_loss, load_pretrained
-from parsing_branch.task import TASK, ParsingExperiment, build_dataset, build_model
+from parsing_branch.task import TASK, ParsingExperiment, build_dataset, num_classes
 
 PROJECT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset")
@@ -176,22 +177,34 @@ def test_pretrained_file_skips_a_head_of_another_size(tmp_path):
         load_pretrained(model, tmp_path / "bad.pt")
 
 
-def test_inception_v3_auxiliary_loss_and_epp_net_keys(tmp_path):
-    model = build_backbone("inception_v3", 4)
+def test_inception_v3_has_epp_nets_heads_and_loads_its_checkpoints(tmp_path):
+    model = build_backbone("inception_v3", 60)
     assert model.transform_input and model.aux_logits
-    target = torch.tensor([0, 3])
-    output = model.train()(torch.randn(2, 3, 299, 299))  # the auxiliary head needs the full size
-    main_only = classification_loss(output, target)
-    assert torch.allclose(main_only, torch.nn.functional.cross_entropy(output.logits, target))
-    assert classification_loss(output, target, 0.4) > main_only
-    main_only.backward()
-    assert all(p.grad is not None for p in model.parameters()), "DDP needs every parameter in the graph"
-    assert model.eval()(torch.randn(1, 3, 80, 80)).shape == (1, 4)
-    # EPP-Net saves its Model wrapper: every key under 'inception_v3.', heads 1000-way (aux) and 120-way.
+    with torch.no_grad():
+        output = model.train()(torch.randn(2, 3, 299, 299))  # the auxiliary head needs the full size
+        assert output.logits.shape == output.aux_logits.shape == (2, 60)
+        assert model.eval()(torch.randn(1, 3, 80, 80)).shape == (1, 60)
+    # EPP-Net saves its Model wrapper: keys under 'inception_v3.', a 120-way head and the 1000-way aux head.
     state = {f"inception_v3.{k}": v for k, v in model.state_dict().items()}
+    state["inception_v3.fc.weight"], state["inception_v3.fc.bias"] = torch.zeros(120, 2048), torch.zeros(120)
+    state["inception_v3.AuxLogits.fc.weight"] = torch.zeros(1000, 768)
+    state["inception_v3.AuxLogits.fc.bias"] = torch.zeros(1000)
     torch.save(state, tmp_path / "epp.pt")
-    assert load_pretrained(build_backbone("inception_v3", 60), tmp_path / "epp.pt") == [
-        "fc.weight", "fc.bias", "AuxLogits.fc.weight", "AuxLogits.fc.bias"]
+    assert load_pretrained(model, tmp_path / "epp.pt") == [
+        "AuxLogits.fc.weight", "AuxLogits.fc.bias", "fc.weight", "fc.bias"]
+
+
+def test_auxiliary_loss_weight_and_graph():
+    logits, aux = torch.randn(4, 6, requires_grad=True), torch.randn(4, 6, requires_grad=True)
+    target = torch.tensor([0, 1, 2, 5])
+    main_only = classification_loss(InceptionOutputs(logits, aux), target)
+    assert torch.allclose(main_only, torch.nn.functional.cross_entropy(logits, target))
+    weighted = classification_loss(InceptionOutputs(logits, aux), target, 0.4)
+    assert torch.allclose(weighted, main_only + 0.4 * torch.nn.functional.cross_entropy(aux, target))
+    main_only.backward()
+    # At weight 0 the auxiliary head still gets a (zero) gradient: DDP needs every parameter used.
+    assert aux.grad is not None and not aux.grad.any()
+    assert torch.equal(classification_loss(logits, target), torch.nn.functional.cross_entropy(logits, target))
 
 
 # -- configs and training ---------------------------------------------------------------------------
@@ -206,8 +219,7 @@ def test_benchmark_configs_hold_the_reference_settings(benchmark):
     assert (cfg.optim.warmup_epochs, cfg.optim.milestones, cfg.train.epochs, cfg.train.batch_size) == (
         0, [10, 20, 30, 40], 45, 64)
     assert cfg.data.benchmark == benchmark and cfg.model.aux_weight == 0.0
-    cfg.model.pretrained = ""
-    assert build_model(cfg).fc.out_features == (60 if benchmark.startswith("ntu60") else 120)
+    assert num_classes(cfg) == (60 if benchmark.startswith("ntu60") else 120)
 
 
 def test_short_training_run_beats_chance_and_scores_follow_the_split(prepared, tmp_path):
@@ -216,9 +228,9 @@ def test_short_training_run_beats_chance_and_scores_follow_the_split(prepared, t
     config.write_text(yaml.safe_dump({
         "seed": 0,
         "model": {"backbone": "resnet18", "num_classes": NUM_CLASSES},
-        "data": {"benchmark": "ntu60-xsub", "root": str(root), "parsing_dir": str(parsing), "image_size": 64},
-        "optim": {"lr": 0.01, "warmup_epochs": 0, "milestones": [5]},
-        "train": {"epochs": 5, "batch_size": 12, "eval_batch_size": 18, "eval_interval": 5, "num_workers": 0},
+        "data": {"benchmark": "ntu60-xsub", "root": str(root), "parsing_dir": str(parsing), "image_size": 32},
+        "optim": {"lr": 0.01, "warmup_epochs": 0, "milestones": [3]},
+        "train": {"epochs": 3, "batch_size": 12, "eval_batch_size": 18, "eval_interval": 3, "num_workers": 0},
     }))
     work = tmp_path / "run"
     assert run_task(TASK, ["--config", str(config), "--work-dir", str(work), "--device", "cpu"]) == 0
