@@ -172,10 +172,23 @@ def _build(cls: type[T], raw: Any, *, source: str, prefix: str) -> T:
             raise ConfigError(_unknown_key_message(source, prefix + str(key), str(key), fields))
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value if value is not None else {}, source=source, prefix=f"{prefix}{key}.")
+            section = _build(hint, value if value is not None else {}, source=source, prefix=f"{prefix}{key}.")
+            # A YAML section changes only the keys it names; the rest keep the experiment's own
+            # defaults (its default_factory), not the section class's generic ones.
+            default = _field_default(fields[key])
+            named = {k: getattr(section, k) for k in (value or {})}
+            kwargs[key] = dataclasses.replace(default, **named) if default is not None else section
         else:
             kwargs[key] = _coerce(value, hint, where=source, key=prefix + key)
     return cls(**kwargs)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return None
 
 
 def _type_name(hint: Any) -> str:

@@ -2,11 +2,12 @@
 
 Training: random frame interval, flip and rotation (``parsing.feature_map``), then ColorJitter(0.2,
 0.2, 0.2). Both: resize to ``image_size`` (299 for InceptionV3), ToTensor, ImageNet normalisation;
-the order and the torchvision transforms are EPP-Net's, so a given feature map gives the same tensor.
+the order and the results are those of EPP-Net's torchvision transforms, so a given feature map
+gives the same tensor (the tests compare them).
 
 Randomness comes from torch's generator (one draw per sample seeds the renderer's NumPy generator,
 ColorJitter draws from torch itself), which the engine re-seeds per epoch, rank and loader worker:
-runs are reproducible with any number of workers.
+runs are reproducible for a given number of loader workers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from parsing.feature_map import render_feature_map
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_MEAN32 = np.array(IMAGENET_MEAN, dtype=np.float32)
+_STD32 = np.array(IMAGENET_STD, dtype=np.float32)
 SHOWN_MISSING = 5  # how many missing sample names an error message lists
 
 
@@ -106,5 +109,15 @@ class ParsingFeatureMapDataset(Dataset):
         return array
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        tensor = transforms.functional.to_tensor(self.image(index))
-        return transforms.functional.normalize(tensor, IMAGENET_MEAN, IMAGENET_STD), int(self.labels[index])
+        return normalised_tensor(self.image(index)), int(self.labels[index])
+
+
+def normalised_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(S, S, 3)`` uint8 -> ``(3, S, S)`` float32: torchvision's ToTensor then Normalize, bit for bit.
+
+    The same float32 operations in NumPy: torch's multi-threaded kernels on tensors this small stall
+    for tens of milliseconds on a busy machine, which is where a loader without workers runs.
+    """
+    scaled = image.astype(np.float32) / np.float32(255)
+    normalised = (scaled - _MEAN32) / _STD32
+    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))

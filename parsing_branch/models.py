@@ -65,7 +65,8 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     Accepts bare state dicts, ``{'state_dict'|'model': ...}`` files and EPP-Net's parsing
     checkpoints (keys under ``inception_v3.``). Every other key must fit exactly.
     """
-    state = {key.removeprefix(EPP_NET_PREFIX): value for key, value in extract_state_dict(safe_load(path), path).items()}
+    loaded = extract_state_dict(safe_load(path), path)
+    state = {key.removeprefix(EPP_NET_PREFIX): value for key, value in loaded.items()}
     expected = model.state_dict()
     skipped = [key for key, value in state.items()
                if key.startswith(HEAD_PREFIXES) and key in expected and value.shape != expected[key].shape]

@@ -111,14 +111,18 @@ class MultiScaleTemporalConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         *temporal, pool, point = self.branches
-        heads = [b[0] for b in self.branches]
-        # Every branch starts with a 1x1 conv of x; a strided 1x1 conv equals subsampling after it.
+        c = point[0].out_channels
+        # The branches' leading 1x1 convs read the same x: run them as one conv. A strided 1x1 conv
+        # (branch 3 of a stride-2 unit) runs on its own, on the subsampled frames only.
+        heads = [b[0] for b in self.branches] if self.stride == 1 else [b[0] for b in self.branches[:-1]]
         z = F.conv2d(x, torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads]))
-        c = heads[0].out_channels
-        hidden = F.relu(_fused_batch_norm(z[:, : -c], [b[1] for b in self.branches[:-1]]))
-        parts = [b[3].conv(h) for b, h in zip(temporal, hidden.split(c, dim=1), strict=False)]
-        parts.append(pool[3](hidden[:, len(temporal) * c:]))
-        parts.append(z[:, -c:, :: self.stride])
+        if self.stride == 1:
+            z, direct = z.split([len(temporal) * c + c, c], dim=1)
+        else:
+            direct = point[0](x)
+        hidden = F.relu(_fused_batch_norm(z, [b[1] for b in self.branches[:-1]])).split(c, dim=1)
+        parts = [b[3].conv(h) for b, h in zip(temporal, hidden, strict=False)]
+        parts += [pool[3](hidden[-1]), direct]
         tails = [b[3].bn for b in temporal] + [pool[4], point[1]]
         return _fused_batch_norm(torch.cat(parts, dim=1), tails)
 
@@ -168,31 +172,32 @@ class GraphConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, v = x.shape
-        k = len(self.convs)
+        subsets = len(self.convs)
         rel = self.convs[0].conv1.out_channels
         out = self.convs[0].conv3.out_channels
 
-        # Joint embeddings from the time average: (N, K, 2, R, V).
+        # Joint embeddings of every subset from the time-averaged input, laid out (K, 2, N, R, V).
         embed_w = torch.cat([w for s in self.convs for w in (s.conv1.weight, s.conv2.weight)]).flatten(1)
         embed_b = torch.cat([b for s in self.convs for b in (s.conv1.bias, s.conv2.bias)])
         embed = torch.addmm(embed_b, x.mean(2).transpose(1, 2).reshape(n * v, -1), embed_w.t())
-        embed = embed.view(n, v, k, 2, rel).permute(0, 2, 3, 4, 1)
-        pair = torch.tanh(embed[:, :, 0, :, :, None] - embed[:, :, 1, :, None, :])  # (N, K, R, U, V)
+        embed = embed.view(n, v, subsets, 2, rel).permute(2, 3, 0, 4, 1)
+        pair = torch.tanh(embed[:, 0, :, :, :, None] - embed[:, 1, :, :, None, :])  # (K, N, R, U, V)
 
-        conv4_w = torch.cat([s.conv4.weight for s in self.convs])
-        conv4_b = torch.cat([s.conv4.bias for s in self.convs])
-        refine = F.conv2d(pair.reshape(n, k * rel, v, v), conv4_w, conv4_b, groups=k)
-        topology = refine.view(n, k, out, v, v) * self.alpha + self.PA[None, :, None]  # (N, K, C', U, V)
+        # alpha * (W4 p + b4) + PA  ==  (alpha W4) p + (alpha b4 + PA): one batched GEMM per subset.
+        conv4_w = torch.stack([s.conv4.weight.flatten(1) for s in self.convs]) * self.alpha  # (K, C', R)
+        conv4_b = torch.stack([s.conv4.bias for s in self.convs]) * self.alpha  # (K, C')
+        shift = conv4_b[:, :, None] + self.PA.view(subsets, 1, v * v)  # (K, C', U*V)
 
-        feats = F.conv2d(x, torch.cat([s.conv3.weight for s in self.convs]),
-                         torch.cat([s.conv3.bias for s in self.convs]))
-        y = torch.matmul(feats.view(n, k, out, t, v), topology.transpose(-1, -2)).sum(1)  # (N, C', T, U)
+        y = None
+        for k, s in enumerate(self.convs):
+            topology = torch.baddbmm(shift[k], conv4_w[k].expand(n, -1, -1), pair[k].reshape(n, rel, v * v))
+            # Per (sample, channel): (T, V) features times the (V, U) transposed topology.
+            feats = F.conv2d(x, s.conv3.weight, s.conv3.bias).view(n * out, t, v)
+            topology = topology.view(n * out, v, v).transpose(1, 2)
+            y = torch.bmm(feats, topology) if y is None else torch.baddbmm(y, feats, topology)
 
-        y = self.bn(y)
-        if self.down is not None:
-            y = y + self.down(x)
-        else:
-            y = y + x
+        y = self.bn(y.view(n, out, t, v))
+        y = y + (self.down(x) if self.down is not None else x)
         return F.relu(y)
 
 

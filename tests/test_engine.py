@@ -200,3 +200,17 @@ def test_two_process_ddp_on_cpu_writes_one_score_file_in_dataset_order(tmp_path:
     with torch.no_grad():
         expected = model(torch.from_numpy(test_set.points)).numpy()
     np.testing.assert_allclose(np.stack([scores[n] for n in test_set.sample_names]), expected, atol=1e-5)
+
+
+def test_yaml_section_keeps_the_experiments_own_defaults(tmp_path: Path) -> None:
+    from dataclasses import dataclass, field
+
+    from engine import Experiment, OptimConfig
+
+    @dataclass
+    class Tuned(Experiment):
+        optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=0.03, warmup_epochs=0))
+
+    cfg = load_config(Tuned, write_yaml(tmp_path / "c.yaml", {"optim": {"weight_decay": 1e-4}}))
+    assert cfg.optim.lr == pytest.approx(0.03) and cfg.optim.warmup_epochs == 0
+    assert cfg.optim.weight_decay == pytest.approx(1e-4)

@@ -228,9 +228,9 @@ def test_short_training_run_beats_chance_and_scores_follow_the_split(prepared, t
     config.write_text(yaml.safe_dump({
         "seed": 0,
         "model": {"backbone": "resnet18", "num_classes": NUM_CLASSES},
-        "data": {"benchmark": "ntu60-xsub", "root": str(root), "parsing_dir": str(parsing), "image_size": 32},
+        "data": {"benchmark": "ntu60-xsub", "root": str(root), "parsing_dir": str(parsing), "image_size": 48},
         "optim": {"lr": 0.01, "warmup_epochs": 0, "milestones": [3]},
-        "train": {"epochs": 3, "batch_size": 12, "eval_batch_size": 18, "eval_interval": 3, "num_workers": 0},
+        "train": {"epochs": 3, "batch_size": 6, "eval_batch_size": 18, "eval_interval": 3, "num_workers": 0},
     }))
     work = tmp_path / "run"
     assert run_task(TASK, ["--config", str(config), "--work-dir", str(work), "--device", "cpu"]) == 0
