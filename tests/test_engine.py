@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from engine import ConfigError, load_config
+from engine import ConfigError, Experiment, OptimConfig, load_config
 from engine.checkpoint import CheckpointError, load_model_weights
 from engine.scores import load_scores
 from engine.trainer import lr_factor, run_task
@@ -202,15 +203,13 @@ def test_two_process_ddp_on_cpu_writes_one_score_file_in_dataset_order(tmp_path:
     np.testing.assert_allclose(np.stack([scores[n] for n in test_set.sample_names]), expected, atol=1e-5)
 
 
+
+@dataclass
+class TunedExperiment(Experiment):
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=0.03, warmup_epochs=0))
+
+
 def test_yaml_section_keeps_the_experiments_own_defaults(tmp_path: Path) -> None:
-    from dataclasses import dataclass, field
-
-    from engine import Experiment, OptimConfig
-
-    @dataclass
-    class Tuned(Experiment):
-        optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=0.03, warmup_epochs=0))
-
-    cfg = load_config(Tuned, write_yaml(tmp_path / "c.yaml", {"optim": {"weight_decay": 1e-4}}))
+    cfg = load_config(TunedExperiment, write_yaml(tmp_path / "c.yaml", {"optim": {"weight_decay": 1e-4}}))
     assert cfg.optim.lr == pytest.approx(0.03) and cfg.optim.warmup_epochs == 0
     assert cfg.optim.weight_decay == pytest.approx(1e-4)
