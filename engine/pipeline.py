@@ -23,6 +23,7 @@ from pathlib import Path
 from engine.config import ConfigError, load_config
 
 POSE_STREAMS = ("joint", "bone", "joint_motion", "bone_motion")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -103,8 +104,9 @@ class Paths:
         self.prepared = self.out / "prepared"
         self.person_frames = self.out / "person_frames"
         self.parsed = self.out / "parsed"
-        self.runs = self.out / "runs"
-        self.results = self.out / "results"
+        # Per benchmark, so that the four benchmarks can share one out_dir (and its parsed data).
+        self.runs = self.out / "runs" / cfg.benchmark
+        self.results = self.out / "results" / cfg.benchmark
         if cfg.synthetic.enabled:
             self.skeletons = [self.synthetic / "skeletons"]
             self.videos = self.synthetic / "videos"
@@ -124,7 +126,7 @@ def python(*args: str | Path) -> list[str]:
     return [sys.executable, *map(str, args)]
 
 
-def train_command(script: str, config: str, work_dir: Path, overrides: list[str], device: str) -> list[str]:
+def train_command(script: Path, config: str, work_dir: Path, overrides: list[str], device: str) -> list[str]:
     """Resume an interrupted run, replace a run that never saved a checkpoint, else start afresh."""
     cmd = python(script, "--config", config, "--work-dir", work_dir, "--device", device)
     if (work_dir / "checkpoints" / "last.pt").is_file():
@@ -181,7 +183,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         work_dir = paths.run_dir(f"pose_{stream}")
         stages.append(Stage(
             f"train pose {stream}",
-            [train_command("train_pose.py", cfg.pose.config.format(stream=stream), work_dir,
+            [train_command(PROJECT_ROOT / "train_pose.py", cfg.pose.config.format(stream=stream), work_dir,
                            [*data_overrides, *cfg.pose.overrides], cfg.device)],
             done=lambda w=work_dir: (w / "scores" / "final.pkl").is_file(),
         ))
@@ -189,7 +191,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     parsing_dir = paths.run_dir("parsing")
     stages.append(Stage(
         "train parsing",
-        [train_command("train_parsing.py", cfg.parsing_branch.config, parsing_dir,
+        [train_command(PROJECT_ROOT / "train_parsing.py", cfg.parsing_branch.config, parsing_dir,
                        [*data_overrides, f"data.parsing_dir={paths.parsing_maps}", *cfg.parsing_branch.overrides],
                        cfg.device)],
         done=lambda: (parsing_dir / "scores" / "final.pkl").is_file(),
@@ -205,7 +207,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         score_args += ["--score", f"{stream}={paths.run_dir(run) / 'scores' / 'final.pkl'}:{weight:g}"]
     stages.append(Stage(
         "fuse",
-        [python("ensemble.py", *score_args, "--labels", paths.prepared / bench / "test",
+        [python(PROJECT_ROOT / "ensemble.py", *score_args, "--labels", paths.prepared / bench / "test",
                 "--out", paths.results)],
     ))
 
