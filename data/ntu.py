@@ -185,7 +185,7 @@ def _benchmark_names(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     # Imported here because data.prepare and data.storage use this module's names and benchmarks.
-    from data.prepare import prepare
+    from data.prepare import keep_freed_memory, prepare
     from data.skeleton import SkeletonError
     from data.storage import export_npz
 
@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         export_npz(args.prepared, args.benchmark, args.out)
         print(f"wrote {args.out}")
         return 0
+    keep_freed_memory()  # this process is ours: parsing with --workers 1 runs in it
     try:
         summary = prepare(
             args.skeletons, args.out, args.benchmarks, on_error=args.on_error, workers=args.workers

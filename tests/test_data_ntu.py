@@ -303,6 +303,60 @@ def test_all_bodies_filtered_is_a_bad_sample(tmp_path: Path) -> None:
         preprocess(read_skeleton(path))
 
 
+def _joint_line(rows: list[str], k: int, edit) -> list[str]:
+    """``rows`` with its k-th joint line (counting from 0 over the file) replaced by ``edit(line)``."""
+    index = [i for i, row in enumerate(rows) if row.count(" ") == 11][k]
+    return rows[:index] + [edit(rows[index])] + rows[index + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("edit", "fast"),
+    [
+        (lambda rows: rows, True),
+        (lambda rows: rows + ["trailing text the reader ignores"], False),  # read, but not by the fast path
+        (lambda rows: _joint_line(rows, 3, lambda r: "1.5e-05 -2E+01 " + r.split(" ", 2)[2]), True),
+        (lambda rows: _joint_line(rows, 3, lambda r: r.replace(" ", "  ", 1)), False),  # double space
+        (lambda rows: _joint_line(rows, 3, lambda r: r.replace(" ", "\t", 5)), False),  # tabs
+        (lambda rows: _joint_line(rows, 3, lambda r: r + " 7"), False),  # 13 fields: an error
+        # 11 and 13 fields balance the space count; the checked reader's shortcut accepts this
+        (lambda rows: _joint_line(_joint_line(rows, 3, lambda r: r + " 7"), 4, lambda r: r.rsplit(" ", 1)[0]), True),
+        (lambda rows: _joint_line(rows, 5, lambda r: r.replace(" ", "\r", 1)), False),  # a lone CR: an error
+        (lambda rows: _joint_line(rows, 5, lambda r: r.replace(" ", "", 1)), False),  # x and y run together
+        (lambda rows: _joint_line(rows, 5, lambda r: "0." + "1" * 70 + " " + r.split(" ", 1)[1]), False),  # long x
+        (lambda rows: _joint_line(rows, 6, lambda r: "1e400 " + r.split(" ", 1)[1]), False),  # inf: an error
+        (lambda rows: _joint_line(rows, 6, lambda r: "1.2.3 " + r.split(" ", 1)[1]), False),  # an error
+        (lambda rows: _joint_line(rows, 6, lambda r: r.split(" ", 1)[0] + " 1.2.3 " + r.split(" ", 2)[2]), False),
+        (lambda rows: _joint_line(rows, 6, lambda r: r.rsplit(" ", 1)[0] + " 1.2.3"), True),  # not x, y, z
+        (lambda rows: rows[:-1], False),  # truncated: an error
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_fast_and_checked_readers_agree(ntu_fixtures: Path, tmp_path: Path, edit, fast: bool, newline: str) -> None:
+    """The vectorised reader returns what the line-by-line one does, or leaves the file to it."""
+    from data.skeleton import SkeletonError, _read_checked, _read_regular
+
+    path = tmp_path / f"{A001}.skeleton"
+    path.write_bytes((newline.join(edit(_lines_of(ntu_fixtures))) + newline).encode())
+    data = path.read_bytes()
+    quick = _read_regular(path, data)
+    assert (quick is not None) == fast
+    try:
+        checked = _read_checked(path, data)
+    except SkeletonError:
+        assert quick is None
+        return
+    if quick is not None:
+        assert (quick.path, quick.declared_frames, quick.num_frames) == (
+            checked.path,
+            checked.declared_frames,
+            checked.num_frames,
+        )
+        assert [b.body_id for b in quick.bodies] == [b.body_id for b in checked.bodies]
+        for a, b in zip(quick.bodies, checked.bodies, strict=True):
+            assert a.start == b.start and a.joints.dtype == b.joints.dtype
+            assert a.joints.tobytes() == b.joints.tobytes()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Format errors name the file and the line.
 
