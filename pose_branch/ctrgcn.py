@@ -120,7 +120,7 @@ class MultiScaleTemporalConv(nn.Module):
             z, direct = z.split([len(temporal) * c + c, c], dim=1)
         else:
             direct = point[0](x)
-        hidden = F.relu(_fused_batch_norm(z, [b[1] for b in self.branches[:-1]])).split(c, dim=1)
+        hidden = _fused_batch_norm(z, [b[1] for b in self.branches[:-1]]).relu_().split(c, dim=1)
         parts = [b[3].conv(h) for b, h in zip(temporal, hidden, strict=False)]
         parts += [pool[3](hidden[-1]), direct]
         tails = [b[3].bn for b in temporal] + [pool[4], point[1]]
@@ -196,9 +196,10 @@ class GraphConv(nn.Module):
             topology = topology.view(n * out, v, v).transpose(1, 2)
             y = torch.bmm(feats, topology) if y is None else torch.baddbmm(y, feats, topology)
 
+        # In place, as the official code: fewer large allocations, and autograd needs neither value.
         y = self.bn(y.view(n, out, t, v))
-        y = y + (self.down(x) if self.down is not None else x)
-        return F.relu(y)
+        y += self.down(x) if self.down is not None else x
+        return y.relu_()
 
 
 class Block(nn.Module):
@@ -222,10 +223,10 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tcn1(self.gcn1(x))
         if self.residual is not None:
-            y = y + self.residual(x)
+            y += self.residual(x)
         elif self.use_residual:
-            y = y + x
-        return F.relu(y)
+            y += x
+        return y.relu_()
 
 
 class CTRGCN(nn.Module):
@@ -259,7 +260,7 @@ class CTRGCN(nn.Module):
         n, c, t, v, m = x.shape
         # Normalise each (person, joint, channel) series, as the official (N, M*V*C, T) BatchNorm1d.
         x = self.data_bn(x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t))
-        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).contiguous().view(n * m, c, t, v)
         for block in self.blocks():
             x = block(x)
         x = x.view(n, m, x.shape[1], -1).mean(3).mean(1)
