@@ -638,6 +638,13 @@ def plot_parsing_gain(
     fig.savefig(path)
 
 
+def default_class_names(num_classes: int) -> list[str] | None:
+    """NTU's action names for 60- and 120-way scores; other class counts are shown by index."""
+    from pose_branch.actions import ACTION_NAMES
+
+    return list(ACTION_NAMES[:num_classes]) if num_classes in (60, 120) else None
+
+
 def read_class_names(path: Path, num_classes: int) -> list[str]:
     names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
     if len(names) < num_classes:
@@ -675,7 +682,10 @@ def write_figures(
     out_dir: Path, result: FusionResult, data: AlignedScores, class_names_path: Path | None
 ) -> list[Path]:
     """Per-class CSV, confusion matrix and (with pose and parsing streams) the parsing-gain picture."""
-    names = read_class_names(class_names_path, data.num_classes) if class_names_path else None
+    if class_names_path:
+        names = read_class_names(class_names_path, data.num_classes)
+    else:
+        names = default_class_names(data.num_classes)
     csv_path = out_dir / f"per_class_{result.stem}.csv"
     write_per_class_csv(csv_path, result, names)
     confusion_path = out_dir / f"confusion_{result.stem}.png"

@@ -215,9 +215,10 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     pictures = []
     if sample:
         npy = paths.parsing_maps / f"{sample}.npy"
+        show = python("-m", "parsing", "show")
         pictures += [
-            python("-m", "parsing", "show", "feature-map", npy, "--out", paths.results / f"{sample}_feature_map.png"),
-            python("-m", "parsing", "show", "gif", npy, "--out", paths.results / f"{sample}_parsing.gif"),
+            [*show, "feature-map", "--parsing", str(npy), "--out", str(paths.results / f"{sample}_feature_map.png")],
+            [*show, "gif", "--parsing", str(npy), "--out", str(paths.results / f"{sample}_parsing.gif")],
         ]
     stages.append(Stage("pictures", pictures))
     return stages

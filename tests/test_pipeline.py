@@ -26,7 +26,7 @@ def finished_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "device": "cpu",
         "synthetic": {"enabled": True, "seed": 1, "args": [
             "--classes", "3", "--two-person-classes", "1", "--samples-per-class", "8", "--videos", "1",
-            "--min-frames", "20", "--max-frames", "30", "--missing", "1"]},
+            "--min-frames", "30", "--max-frames", "36", "--missing", "1"]},
         "parser": {"enabled": True, "random_weights": True, "batch_size": 8, "args": ["--input-size", "65"]},
         "pose": {"streams": STREAMS, "config": "configs/demo/pose_{stream}.yaml",
                  "overrides": ["train.epochs=1", "train.num_workers=0"]},
