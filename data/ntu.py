@@ -156,6 +156,17 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
+def class_count(benchmark: str, explicit: int = 0, *, key: str = "model.num_classes") -> int:
+    """The model's number of classes: ``explicit`` when set, else the benchmark's (60 or 120)."""
+    if explicit:
+        return explicit
+    if benchmark not in BENCHMARKS:
+        from engine.config import ConfigError
+
+        raise ConfigError(f"data.benchmark must be one of {', '.join(BENCHMARKS)} (or set {key}), found {benchmark!r}")
+    return BENCHMARKS[benchmark].num_classes
+
+
 def split_order(names: Iterable[str], benchmark: Benchmark, split: str) -> list[str]:
     """The names of ``split`` in the reference order (§3.6).
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torchvision.models.inception import InceptionOutputs
 
-from data.ntu import BENCHMARKS, parse_name
+from data.ntu import class_count, parse_name
 from data.storage import open_split
 from engine import Task
 from engine.config import ConfigError, Experiment
@@ -79,12 +79,7 @@ def split_names_and_labels(data: ParsingDataConfig, split: str) -> tuple[list[st
 
 
 def num_classes(cfg: ParsingExperiment) -> int:
-    if cfg.model.num_classes:
-        return cfg.model.num_classes
-    if cfg.data.benchmark not in BENCHMARKS:
-        raise ConfigError(f"data.benchmark must be one of {', '.join(BENCHMARKS)} (or set model.num_classes), "
-                          f"found {cfg.data.benchmark!r}")
-    return BENCHMARKS[cfg.data.benchmark].num_classes
+    return class_count(cfg.data.benchmark, cfg.model.num_classes, key="model.num_classes")
 
 
 def build_model(cfg: ParsingExperiment) -> nn.Module:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from torch import nn
 
-from data.ntu import BENCHMARKS
+from data.ntu import class_count
 from data.storage import open_split
 from engine import Task
 from engine.config import ConfigError, Experiment
@@ -45,12 +45,7 @@ class PoseExperiment(Experiment):
 
 
 def num_classes(cfg: PoseExperiment) -> int:
-    if cfg.model.num_class:
-        return cfg.model.num_class
-    if cfg.data.benchmark not in BENCHMARKS:
-        raise ConfigError(f"data.benchmark must be one of {', '.join(BENCHMARKS)} (or set model.num_class), "
-                          f"found {cfg.data.benchmark!r}")
-    return BENCHMARKS[cfg.data.benchmark].num_classes
+    return class_count(cfg.data.benchmark, cfg.model.num_class, key="model.num_class")
 
 
 def build_model(cfg: PoseExperiment) -> nn.Module:
