@@ -599,7 +599,9 @@ def _new_figure(size: tuple[float, float]) -> Any:
 
 def plot_confusion(path: Path, result: FusionResult, class_names: Sequence[str] | None) -> None:
     """Row-normalised confusion matrix of the full fusion."""
-    counts = result.confusion
+    # Only the classes that occur (as truth or as a prediction): a subset of NTU stays readable.
+    shown = np.flatnonzero(result.confusion.sum(axis=0) + result.confusion.sum(axis=1))
+    counts = result.confusion[np.ix_(shown, shown)]
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = counts / counts.sum(axis=1, keepdims=True)
     c = len(counts)
@@ -608,8 +610,8 @@ def plot_confusion(path: Path, result: FusionResult, class_names: Sequence[str] 
     image = ax.imshow(np.nan_to_num(rates), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     step = max(1, c // 20)
     ticks = np.arange(0, c, step)
-    ax.set_xticks(ticks, [action_label(i, class_names) for i in ticks], rotation=90, fontsize=6)
-    ax.set_yticks(ticks, [action_label(i, class_names) for i in ticks], fontsize=6)
+    ax.set_xticks(ticks, [action_label(shown[i], class_names) for i in ticks], rotation=90, fontsize=6)
+    ax.set_yticks(ticks, [action_label(shown[i], class_names) for i in ticks], fontsize=6)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{result.title}: full fusion, top-1 {result.top1['full fusion']:.2f}%")

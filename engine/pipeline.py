@@ -252,6 +252,8 @@ def run_pipeline(cfg: PipelineConfig, only: list[str] | None = None) -> None:
                                  "fix the cause and run the pipeline again: finished stages are skipped")
         print(f"== {name}: {time.perf_counter() - start:.0f}s", flush=True)
     results = Paths(cfg).results
+    for report in sorted(results.glob("report_*.txt")):
+        print("\n" + report.read_text().rstrip(), flush=True)
     print(f"\nDone. Results, tables and pictures: {results}/", flush=True)
 
 
