@@ -8,7 +8,10 @@ the official maths arranged for speed:
 * ``conv1``/``conv2`` are applied to the time-averaged input (a 1x1 convolution commutes with the
   mean over time), instead of averaging their full (N, C, T, V) outputs;
 * the batch norms that follow the temporal branches run as one call over concatenated channels
-  (batch norm is per channel, so this is exact; running statistics are written back).
+  (batch norm is per channel, so this is exact; running statistics are written back);
+* the refined topology is one GEMM per subset that also adds bias and ``PA``, built transposed for the
+  aggregation, which accumulates over subsets in place;
+* the max-pool branch runs in channels-last layout (same values and tie-breaking, vectorised kernel).
 """
 
 from __future__ import annotations
@@ -122,7 +125,9 @@ class MultiScaleTemporalConv(nn.Module):
             direct = point[0](x)
         hidden = _fused_batch_norm(z, [b[1] for b in self.branches[:-1]]).relu_().split(c, dim=1)
         parts = [b[3].conv(h) for b, h in zip(temporal, hidden, strict=False)]
-        parts += [pool[3](hidden[-1]), direct]
+        # PyTorch's max-pool kernel is scalar for (N, C, T, V) strides but vectorised over channels in
+        # channels-last layout; both pick the first maximum of a window, so values and gradients match.
+        parts += [pool[3](hidden[-1].contiguous(memory_format=torch.channels_last)), direct]
         tails = [b[3].bn for b in temporal] + [pool[4], point[1]]
         return _fused_batch_norm(torch.cat(parts, dim=1), tails)
 
@@ -181,20 +186,27 @@ class GraphConv(nn.Module):
         embed_b = torch.cat([b for s in self.convs for b in (s.conv1.bias, s.conv2.bias)])
         embed = torch.addmm(embed_b, x.mean(2).transpose(1, 2).reshape(n * v, -1), embed_w.t())
         embed = embed.view(n, v, subsets, 2, rel).permute(2, 3, 0, 4, 1)
-        pair = torch.tanh(embed[:, 0, :, :, :, None] - embed[:, 1, :, :, None, :])  # (K, N, R, U, V)
+        # The topology is built already transposed, (V, U) per channel, because the aggregation
+        # multiplies by M^T: a transposed view there would cost a copy of its gradient in backward.
+        pair = torch.tanh(embed[:, 0, :, :, None, :] - embed[:, 1, :, :, :, None])  # (K, N, R, V, U)
 
-        # alpha * (W4 p + b4) + PA  ==  (alpha W4) p + (alpha b4 + PA): one batched GEMM per subset.
-        conv4_w = torch.stack([s.conv4.weight.flatten(1) for s in self.convs]) * self.alpha  # (K, C', R)
-        conv4_b = torch.stack([s.conv4.bias for s in self.convs]) * self.alpha  # (K, C')
-        shift = conv4_b[:, :, None] + self.PA.view(subsets, 1, v * v)  # (K, C', U*V)
+        # alpha * (W4 p + b4) + PA  ==  [alpha W4 | alpha b4 | 1] @ [p; 1; PA]: one batched GEMM per subset,
+        # with no (N, C', V*U) copy of a broadcast shift in forward and no sum over N of its gradient.
+        ones = pair.new_ones(1, 1, 1, 1, 1).expand(subsets, n, 1, v, v)
+        pa = self.PA.transpose(1, 2)[:, None, None].expand(-1, n, -1, -1, -1)
+        pair = torch.cat([pair, ones, pa], dim=2).view(subsets, n, rel + 2, v * v)
+        conv4 = torch.cat([torch.stack([s.conv4.weight.flatten(1) for s in self.convs]),
+                           torch.stack([s.conv4.bias for s in self.convs])[:, :, None]], dim=2) * self.alpha
+        conv4 = torch.cat([conv4, conv4.new_ones(subsets, out, 1)], dim=2)  # (K, C', R + 2)
 
         y = None
         for k, s in enumerate(self.convs):
-            topology = torch.baddbmm(shift[k], conv4_w[k].expand(n, -1, -1), pair[k].reshape(n, rel, v * v))
+            topology = torch.bmm(conv4[k].expand(n, -1, -1), pair[k])
             # Per (sample, channel): (T, V) features times the (V, U) transposed topology.
             feats = F.conv2d(x, s.conv3.weight, s.conv3.bias).view(n * out, t, v)
-            topology = topology.view(n * out, v, v).transpose(1, 2)
-            y = torch.bmm(feats, topology) if y is None else torch.baddbmm(y, feats, topology)
+            topology = topology.view(n * out, v, v)
+            # In place: an out-of-place baddbmm would first copy y; backward needs only feats and topology.
+            y = torch.bmm(feats, topology) if y is None else y.baddbmm_(feats, topology)
 
         # In place, as the official code: fewer large allocations, and autograd needs neither value.
         y = self.bn(y.view(n, out, t, v))

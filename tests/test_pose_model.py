@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.checkpoint import CheckpointError
-from pose_branch.ctrgcn import CTRGCN, load_pose_checkpoint
+from pose_branch.ctrgcn import CTRGCN, MultiScaleTemporalConv, load_pose_checkpoint
 from pose_branch.graph import BONE_PAIRS, INWARD, spatial_adjacency
 
 
@@ -206,3 +206,20 @@ def test_graph_subsets_are_identity_inward_outward_column_normalised() -> None:
     # Outward: column = parent, split evenly among its children (joint 21 has 4).
     assert np.allclose(a[2][:, 20][a[2][:, 20] > 0], 0.25)
     assert np.allclose(a[2].sum(axis=0)[a[2].sum(axis=0) > 0], 1.0)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_temporal_unit_gradients_match_its_branches_on_tied_max_pool_windows(stride: int) -> None:
+    # Zero-padded frames and absent persons make runs of equal values; the fused forward must send the
+    # max-pool gradient to the same (first) element of each tied window as the official branch loop.
+    unit = MultiScaleTemporalConv(16, 16, stride=stride).double()
+    x = torch.randn(4, 16, 24, 25, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x[:, :, 10:] = x[:, :, 9:10]
+    x[1] = 0
+    g = torch.randn(4, 16, 24 // stride, 25, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for forward in (unit, lambda h: torch.cat([branch(h) for branch in unit.branches], dim=1)):
+        xx = x.clone().requires_grad_()
+        (forward(xx) * g).sum().backward()
+        grads.append(xx.grad)
+    assert (grads[0] - grads[1]).abs().max() <= 1e-9 * grads[1].abs().max()
