@@ -642,7 +642,7 @@ def plot_parsing_gain(
 
 def default_class_names(num_classes: int) -> list[str] | None:
     """NTU's action names for 60- and 120-way scores; other class counts are shown by index."""
-    from pose_branch.actions import ACTION_NAMES
+    from data.actions import ACTION_NAMES
 
     return list(ACTION_NAMES[:num_classes]) if num_classes in (60, 120) else None
 

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from data.actions import action_name
 from data.ntu import BENCHMARKS, parse_name
 from data.skeleton import write_skeleton
 
@@ -284,31 +285,34 @@ def _hug(c: Clock) -> Scene:
 @dataclass(frozen=True)
 class ActionClass:
     action: int  # NTU action id, 1-based (the reference label is action - 1)
-    name: str
     persons: int
     motion: Callable[[Clock], Scene]
 
+    @property
+    def name(self) -> str:
+        return action_name(self.action - 1)
 
-# Real NTU action names; the motions are simple stand-ins that a model can tell apart.
+
+# Real NTU actions; the motions are simple stand-ins that a model can tell apart.
 ONE_PERSON_CLASSES = (
-    ActionClass(1, "drink water", 1, _drink_water),
-    ActionClass(2, "eat meal/snack", 1, _eat_meal),
-    ActionClass(3, "brushing teeth", 1, _brush_teeth),
-    ActionClass(4, "brushing hair", 1, _brush_hair),
-    ActionClass(5, "drop", 1, _drop),
-    ActionClass(6, "pickup", 1, _pick_up),
-    ActionClass(7, "throw", 1, _throw),
-    ActionClass(8, "sitting down", 1, _sit_down),
-    ActionClass(9, "standing up (from sitting position)", 1, _stand_up),
-    ActionClass(10, "clapping", 1, _clap),
+    ActionClass(1, 1, _drink_water),
+    ActionClass(2, 1, _eat_meal),
+    ActionClass(3, 1, _brush_teeth),
+    ActionClass(4, 1, _brush_hair),
+    ActionClass(5, 1, _drop),
+    ActionClass(6, 1, _pick_up),
+    ActionClass(7, 1, _throw),
+    ActionClass(8, 1, _sit_down),
+    ActionClass(9, 1, _stand_up),
+    ActionClass(10, 1, _clap),
 )
 TWO_PERSON_CLASSES = (
-    ActionClass(58, "shaking hands", 2, _shake_hands),
-    ActionClass(59, "walking towards each other", 2, _walk_towards),
-    ActionClass(50, "punching/slapping other person", 2, _punch),
-    ActionClass(52, "pushing other person", 2, _push),
-    ActionClass(55, "hugging other person", 2, _hug),
-    ActionClass(60, "walking apart from each other", 2, _walk_apart),
+    ActionClass(58, 2, _shake_hands),
+    ActionClass(59, 2, _walk_towards),
+    ActionClass(50, 2, _punch),
+    ActionClass(52, 2, _push),
+    ActionClass(55, 2, _hug),
+    ActionClass(60, 2, _walk_apart),
 )
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data.actions import action_name
 from data.ntu import BENCHMARKS
 from data.preprocess import preprocess, second_actor_layout
 from data.skeleton import SkeletonError, read_skeleton
 from engine.checkpoint import CheckpointError
 from engine.config import ConfigError, load_config
-from pose_branch.actions import action_name
 from pose_branch.ctrgcn import load_pose_checkpoint
 from pose_branch.feeder import STREAMS, prepare_sample
 from pose_branch.task import PoseExperiment, build_model
