@@ -21,7 +21,6 @@ from the first frame, so trimmed and padded samples give it identical inputs.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import struct
@@ -38,19 +37,25 @@ SPLITS = ("train", "test")
 FRAME_WIDTH = 150
 
 
+def _temporary_beside(path: Path) -> Path:
+    # Hidden, and unique per process: loader workers or shards may write the same file at once.
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary_beside(path)
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save`` through a temporary file and a rename."""
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getvalue())
+    """``np.save`` through a temporary file and a rename, so a reader never sees half an array."""
+    tmp = _temporary_beside(path)
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
 
 
 def _write_npy_header(f: BinaryIO, shape: tuple[int, ...], dtype: np.dtype) -> None:

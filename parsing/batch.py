@@ -12,8 +12,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 log = logging.getLogger(__name__)
 
 FAILURES_FILE = "failures.txt"
@@ -73,14 +71,6 @@ def read_failures(out_dir: str | Path) -> dict[str, str]:
         name, _, message = line.partition("\t")
         failures[name] = message
     return failures
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` through a hidden temporary file in the same folder, then rename."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
 
 
 def fresh_partial_dir(final_dir: Path) -> Path:

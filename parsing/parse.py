@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from parsing.batch import BatchSummary, Shard, record_failure, save_npy_atomic
+from data.storage import save_npy
+from parsing.batch import BatchSummary, Shard, record_failure
 from parsing.schp import SCHP, parse_batch, schp_input
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -132,7 +133,7 @@ def parse_folder(
             try:
                 if isinstance(loaded, Exception):
                     raise loaded
-                save_npy_atomic(out_dir / f"{name}.npy", parse_inputs(model, loaded, batch_size, amp))
+                save_npy(out_dir / f"{name}.npy", parse_inputs(model, loaded, batch_size, amp))
             except Exception as err:  # one bad sample must not stop a batch of thousands
                 record_failure(out_dir, name, err)
                 summary.failed.append(name)

@@ -22,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
 
+from data.storage import save_npy
 from parsing.feature_map import render_feature_map
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -102,10 +103,7 @@ class ParsingFeatureMapDataset(Dataset):
             picture = self.jitter(picture)
         array = np.array(self.resize(picture))  # writable: torch.from_numpy warns on read-only arrays
         if cached is not None:
-            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # loader workers may race
-            with open(tmp, "wb") as fh:
-                np.save(fh, array)
-            os.replace(tmp, cached)
+            save_npy(cached, array)
         return array
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
