@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from data.ntu import BENCHMARKS as NTU_BENCHMARKS
 from engine.scores import ScoreFileError, load_score_matrix
 
 NTU_NAME = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A\d{3}")
@@ -64,19 +65,22 @@ class Benchmark:
     key: str  # the reference's --benchmark spelling
     folder: str  # prepared-data folder name (docs/ARCHITECTURE.md)
     title: str
-    num_classes: int
     test_size: int
     paper_eppnet: float
     paper_ctrgcn: float
+
+    @property
+    def num_classes(self) -> int:
+        return NTU_BENCHMARKS[self.folder].num_classes
 
 
 BENCHMARKS = {
     b.key: b
     for b in (
-        Benchmark("NTU60XSub", "ntu60-xsub", "NTU60 XSub", 60, 16487, 94.7, 92.4),
-        Benchmark("NTU60XView", "ntu60-xview", "NTU60 XView", 60, 18932, 97.7, 96.8),
-        Benchmark("NTU120XSub", "ntu120-xsub", "NTU120 XSub", 120, 50919, 91.1, 88.9),
-        Benchmark("NTU120XSet", "ntu120-xset", "NTU120 XSet", 120, 59477, 92.8, 90.6),
+        Benchmark("NTU60XSub", "ntu60-xsub", "NTU60 XSub", 16487, 94.7, 92.4),
+        Benchmark("NTU60XView", "ntu60-xview", "NTU60 XView", 18932, 97.7, 96.8),
+        Benchmark("NTU120XSub", "ntu120-xsub", "NTU120 XSub", 50919, 91.1, 88.9),
+        Benchmark("NTU120XSet", "ntu120-xset", "NTU120 XSet", 59477, 92.8, 90.6),
     )
 }
 
