@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import data.prepare
-from data.ntu import main
+from data.ntu.__main__ import main
 from data.prepare import prepare
 from data.preprocess import preprocess
 from data.skeleton import SkeletonFormatError, read_skeleton, write_skeleton

@@ -1,4 +1,6 @@
-"""NTU RGB+D sample names, the four benchmarks' split rules (REFERENCE.md §1, §3.6) and the CLI.
+"""NTU RGB+D sample names and the four benchmarks' split rules (REFERENCE.md §1, §3.6).
+
+Only facts live here, so every module can import them; the command line is ``data/ntu/__main__.py``:
 
     python -m data.ntu prepare --skeletons DIR [DIR ...] --out ROOT \\
         --benchmarks ntu60-xsub,ntu60-xview,ntu120-xsub,ntu120-xset [--workers N] [--on-error skip]
@@ -11,13 +13,9 @@ padded interchange file (§3.7).
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 
@@ -182,63 +180,3 @@ def split_order(names: Iterable[str], benchmark: Benchmark, split: str) -> list[
             chosen.append((position[id_], name))
     chosen.sort(key=lambda item: item[0])  # stable: sorted names stay sorted within one ID
     return [name for _, name in chosen]
-
-
-def _benchmark_names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in BENCHMARKS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown benchmark(s) {unknown}; expected some of {', '.join(BENCHMARKS)}"
-        )
-    return names
-
-
-def main(argv: list[str] | None = None) -> int:
-    # Imported here because data.prepare and data.storage use this module's names and benchmarks.
-    from data.prepare import keep_freed_memory, prepare
-    from data.skeleton import SkeletonError
-    from data.storage import export_npz
-
-    parser = argparse.ArgumentParser(prog="python -m data.ntu", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("prepare", help="parse, denoise and split .skeleton files into ROOT")
-    p.add_argument("--skeletons", nargs="+", required=True, type=Path, help="folders of .skeleton files")
-    p.add_argument("--out", required=True, type=Path, help="output root (its .cache makes re-runs resume)")
-    p.add_argument("--benchmarks", type=_benchmark_names, default=list(BENCHMARKS), help="comma-separated")
-    p.add_argument(
-        "--on-error",
-        choices=("raise", "skip"),
-        default="raise",
-        help="stop at the first bad file, or record it in report.json and go on",
-    )
-    p.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="parser processes (default: all cores)"
-    )
-    e = commands.add_parser("export-npz", help="write the reference's padded .npz (x/y_train, x/y_test)")
-    e.add_argument("--prepared", required=True, type=Path, help="ROOT written by prepare")
-    e.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
-    e.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args(argv)
-
-    if args.command == "export-npz":
-        export_npz(args.prepared, args.benchmark, args.out)
-        print(f"wrote {args.out}")
-        return 0
-    keep_freed_memory()  # this process is ours: parsing with --workers 1 runs in it
-    try:
-        summary = prepare(
-            args.skeletons, args.out, args.benchmarks, on_error=args.on_error, workers=args.workers
-        )
-    except SkeletonError as err:
-        print(
-            f"error: {err}\n(use --on-error skip to record bad files and go on; finished files are cached)",
-            file=sys.stderr,
-        )
-        return 1
-    print(summary)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

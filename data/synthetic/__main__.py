@@ -1,0 +1,5 @@
+"""``python -m data.synthetic``: see the package docstring."""
+
+from data.synthetic import main
+
+raise SystemExit(main())
