@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m engine.pipeline $(DEMO_CONFIG)
+	$(PY) -m pipeline $(DEMO_CONFIG)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import Result, case
-from ensemble import BENCHMARKS, FusionSpec, StreamSpec, fuse_scores, load_streams, topk_accuracy
+from fusion import BENCHMARKS, FusionSpec, StreamSpec, fuse_scores, load_streams, topk_accuracy
 
 SAMPLES, CLASSES = 59_477, 120
 STREAMS = {"joint": 2.0, "bone": 2.0, "joint-motion": 1.0, "bone-motion": 1.0, "parsing": 2.0}

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import ensemble
+import fusion
 from engine.config import load_config
-from engine.pipeline import PipelineConfig, build_stages
 from parsing_branch.task import ParsingExperiment
 from parsing_branch.task import num_classes as parsing_classes
+from pipeline import PipelineConfig, build_stages
 from pose_branch.task import PoseExperiment
 from pose_branch.task import num_classes as pose_classes
 
@@ -61,7 +61,7 @@ def test_demo_configs_load() -> None:
 
 def test_paper_table_names_all_four_benchmarks_and_five_streams() -> None:
     data = yaml.safe_load((CONFIGS / "paper_table.yaml").read_text())
-    specs, _ = ensemble.parse_table_config(data, CONFIGS, "paper_table.yaml")
+    specs, _ = fusion.parse_table_config(data, CONFIGS, "paper_table.yaml")
     assert len(specs) == 4
     for spec in specs.values():
         weights = {s.name: s.weight for s in spec.streams}

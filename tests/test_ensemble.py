@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-import ensemble
-from ensemble import (
+import fusion.cli
+from ensemble import main
+from fusion import (
     FusionError,
     StreamScores,
     align_streams,
     fuse_scores,
-    main,
     resolve_keys,
     search_weights,
     topk_accuracy,
@@ -109,8 +109,8 @@ def test_eppnet_command_line_matches_the_reference(tmp_path: Path, capsys: pytes
     assert f"({round(expected * len(names))} of {len(names)} right)" in out
     assert "note: 600 samples; the full NTU60 XView test split has 18932" in out
 
-    data = ensemble.load_streams(
-        ensemble.spec_from_args(ensemble.build_parser().parse_args(eppnet_argv(paths, sample_list)))
+    data = fusion.cli.load_streams(
+        fusion.cli.spec_from_args(fusion.cli.build_parser().parse_args(eppnet_argv(paths, sample_list)))
     )
     fused = fuse_scores(list(data.streams.values()), list(data.weights.values()))
     assert list(data.weights.values()) == list(REFERENCE_RATES)
@@ -327,7 +327,7 @@ def test_search_uses_validation_scores_only(
         seen_rows.extend(len(s) for s in scores)
         return search_weights(scores, labels, initial, grid)
 
-    monkeypatch.setattr(ensemble, "search_weights", spy)
+    monkeypatch.setattr(fusion.cli, "search_weights", spy)
     argv = ["--score", f"a={tmp_path / 'test_a.pkl'}:1", "--score", f"b={tmp_path / 'test_b.pkl'}:1"]
     argv += [
         "--search-weights",
@@ -361,7 +361,7 @@ def test_search_on_test_needs_an_explicit_flag(tmp_path: Path, capsys: pytest.Ca
 
     assert main([*argv, "--allow-test-tuning"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == ensemble.TEST_TUNED_BANNER and out.count(ensemble.TEST_TUNED_BANNER) == 2
+    assert out.splitlines()[0] == fusion.cli.TEST_TUNED_BANNER and out.count(fusion.cli.TEST_TUNED_BANNER) == 2
     assert "test, weights TUNED ON TEST" in out
 
 

@@ -10,8 +10,8 @@ import yaml
 
 from data.storage import open_split
 from engine.config import ConfigError
-from engine.pipeline import PipelineConfig, build_stages, main
 from engine.scores import load_scores
+from pipeline import PipelineConfig, build_stages, main
 
 STREAMS = ["joint", "bone", "joint_motion", "bone_motion"]
 
