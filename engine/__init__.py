@@ -12,7 +12,11 @@ __all__ = ["ConfigError", "Experiment", "OptimConfig", "Task", "TrainConfig", "l
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Task", "run", "run_task"):
+    if name == "Task":
+        from engine.task import Task
+
+        return Task
+    if name in ("run", "run_task"):
         from engine import trainer
 
         return getattr(trainer, name)

@@ -1,9 +1,10 @@
 """The training engine both trainers share: one loop, readable top to bottom.
 
-A trainer describes its :class:`Task` (config class, model, datasets, optional loss) and calls
-:func:`run_task`. The engine does the rest: config loading and overrides, the work directory,
-``torchrun`` / DDP, SGD with warm-up and step or cosine decay, mixed precision on CUDA, evaluation
-with top-1/top-5, score pickles in dataset order, atomic checkpoints every epoch, ``--resume``,
+A trainer describes its :class:`~engine.task.Task` (config class, model, datasets, optional loss
+terms, metrics and collation; see ``engine/task.py``) and calls :func:`run_task`. The engine does
+the rest: config loading and overrides, the work directory, ``torchrun`` / DDP, SGD with warm-up
+and step or cosine decay, mixed precision on CUDA, evaluation with top-1/top-5 and the task's own
+metrics, score pickles in dataset order, atomic checkpoints every epoch, ``--resume``,
 TensorBoard and a plain-text log on rank 0.
 
 Randomness is re-seeded at the start of every epoch from (seed, epoch, rank), in the main process
@@ -23,8 +24,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,23 +52,13 @@ from engine.distributed import (
     init_distributed,
 )
 from engine.scores import save_scores
+from engine.task import IndexedCollate, IndexedDataset, Task, class_labels, move_to
 
 log = logging.getLogger("engine")
 
 # What the engine writes into a work directory; --overwrite removes exactly these.
 RUN_OUTPUTS = ("config.yaml", "log.txt", "metrics.jsonl", "checkpoints", "scores", "tensorboard")
 LAST_CHECKPOINT = "checkpoints/last.pt"
-
-
-@dataclass
-class Task:
-    """What a trainer contributes; everything else is the engine's."""
-
-    name: str
-    config_cls: type[Experiment]
-    build_model: Callable[[Any], nn.Module]
-    build_dataset: Callable[[Any, str], Dataset]
-    compute_loss: Callable[[Any, torch.Tensor, Any], torch.Tensor] | None = None
 
 
 class WorkDirError(RuntimeError):
@@ -223,32 +213,11 @@ class ShardSampler(Sampler[int]):
         return len(self.indices)
 
 
-class IndexedDataset(Dataset):
-    """Adds the sample index to each item so evaluation can put scores back in dataset order."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[Any, Any, int]:
-        inputs, label = self.dataset[index]
-        return inputs, label, index
-
-
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
     maxk = min(max(ks), logits.shape[1])
     top = logits.topk(maxk, dim=1).indices
     hits = top.eq(labels[:, None])
     return [int(hits[:, : min(k, maxk)].any(dim=1).sum()) for k in ks]
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """Models may return auxiliary outputs in training (InceptionV3); the first item is the logits."""
-    if isinstance(output, torch.Tensor):
-        return output
-    return output[0]
 
 
 class Runner:
@@ -303,6 +272,7 @@ class Runner:
             drop_last=False,
             worker_init_fn=seed_worker,
             persistent_workers=False,
+            collate_fn=IndexedCollate(self.task.collate_fn),
         )
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -310,16 +280,16 @@ class Runner:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.amp_dtype)
 
-    def to_device(self, inputs: torch.Tensor) -> torch.Tensor:
-        inputs = inputs.to(self.device, non_blocking=True)
-        if self.cfg.train.channels_last and inputs.dim() == 4:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return inputs
+    def to_device(self, batch: Any) -> Any:
+        """Every tensor of an input or target batch on the device; images channels-last when asked."""
+        channels_last = self.cfg.train.channels_last
 
-    def loss(self, output: Any, labels: torch.Tensor) -> torch.Tensor:
-        if self.task.compute_loss is not None:
-            return self.task.compute_loss(output, labels, self.cfg)
-        return F.cross_entropy(logits_of(output), labels)
+        def layout(tensor: torch.Tensor) -> torch.Tensor:
+            if channels_last and tensor.dim() == 4 and tensor.is_floating_point():
+                return tensor.contiguous(memory_format=torch.channels_last)
+            return tensor
+
+        return move_to(batch, self.device, layout)
 
     # -- the loop ---------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -394,15 +364,17 @@ class Runner:
         cfg = self.cfg
         lr = optimizer.param_groups[0]["lr"]
         total_loss, total_correct, total_seen = 0.0, 0, 0
+        term_sums: dict[str, float] = {}
         start = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not self.info.is_main,
                    leave=False, dynamic_ncols=True)
         step_base = epoch * len(loader)
-        for step, (inputs, labels, _) in enumerate(bar):
-            inputs, labels = self.to_device(inputs), labels.to(self.device, non_blocking=True)
+        for step, (inputs, target, _) in enumerate(bar):
+            inputs, target = self.to_device(inputs), self.to_device(target)
+            labels = class_labels(target)
             with self.autocast():
                 output = model(inputs)
-                loss = self.loss(output, labels)
+                loss, terms = self.task.loss_terms(output, target, cfg)
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if cfg.train.grad_clip > 0:
@@ -412,22 +384,27 @@ class Runner:
             self.scaler.update()
             batch = labels.shape[0]
             total_loss += float(loss.detach()) * batch
-            total_correct += int((logits_of(output).detach().argmax(1) == labels).sum())
+            for name, term in terms.items():
+                term_sums[name] = term_sums.get(name, 0.0) + float(term.detach()) * batch
+            total_correct += int((self.task.logits(output).detach().argmax(1) == labels).sum())
             total_seen += batch
             if self.info.is_main:
                 bar.set_postfix(loss=f"{total_loss / total_seen:.4f}", lr=f"{lr:.4g}")
                 if self.writer is not None and (step % cfg.train.log_interval == 0):
                     self.writer.add_scalar("train/loss_step", float(loss.detach()), step_base + step)
         elapsed = time.perf_counter() - start
-        loss_sum, correct, seen = all_reduce_sum(self.info, [total_loss, float(total_correct), float(total_seen)])
+        term_names = sorted(term_sums)
+        loss_sum, correct, seen, *term_totals = all_reduce_sum(
+            self.info, [total_loss, float(total_correct), float(total_seen), *(term_sums[n] for n in term_names)])
         metrics = {"loss": loss_sum / max(seen, 1), "top1": correct / max(seen, 1), "lr": lr,
                    "samples_per_s": seen / max(elapsed, 1e-9)}
+        metrics.update({f"loss_{n}": total / max(seen, 1) for n, total in zip(term_names, term_totals, strict=True)})
         if self.info.is_main:
             log.info("epoch %d/%d  loss %.4f  train-top1 %.2f%%  lr %.4g  %.1f samples/s", epoch + 1,
                      cfg.train.epochs, metrics["loss"], 100 * metrics["top1"], lr, metrics["samples_per_s"])
             if self.writer is not None:
-                for key in ("loss", "top1", "lr", "samples_per_s"):
-                    self.writer.add_scalar(f"train/{key}", metrics[key], epoch + 1)
+                for key, value in metrics.items():
+                    self.writer.add_scalar(f"train/{key}", value, epoch + 1)
         return metrics
 
     @torch.no_grad()
@@ -435,13 +412,19 @@ class Runner:
         """Top-1/top-5/loss over the whole split, and every sample's float32 logits in dataset order."""
         model.eval()
         indices, outputs, targets = [], [], []
+        metric_sums: dict[str, list[float]] = {}
         start = time.perf_counter()
-        for inputs, labels, index in tqdm(loader, desc="eval", disable=not self.info.is_main, leave=False,
+        for inputs, target, index in tqdm(loader, desc="eval", disable=not self.info.is_main, leave=False,
                                           dynamic_ncols=True):
             with self.autocast():
-                logits = logits_of(model(self.to_device(inputs)))
-            outputs.append(logits.float().cpu())
-            targets.append(torch.as_tensor(labels))
+                output = model(self.to_device(inputs))
+            if self.task.batch_metrics is not None:
+                for name, (total, count) in self.task.batch_metrics(output, self.to_device(target), self.cfg).items():
+                    sums = metric_sums.setdefault(name, [0.0, 0.0])
+                    sums[0] += float(total)
+                    sums[1] += float(count)
+            outputs.append(self.task.logits(output).float().cpu())
+            targets.append(torch.as_tensor(class_labels(target)))
             indices.append(index)
         local = [torch.cat(parts) for parts in (indices, outputs, targets)] if indices else None
         shards = [shard for shard in all_gather_objects(self.info, local) if shard is not None]
@@ -457,15 +440,26 @@ class Runner:
             "loss": float(F.cross_entropy(all_logits, all_labels)),
             "samples_per_s": size / max(time.perf_counter() - start, 1e-9),
         }
+        metrics.update(self.reduce_metrics(metric_sums))
         return metrics, [row.numpy().astype(np.float32) for row in all_logits]
+
+    def reduce_metrics(self, metric_sums: dict[str, list[float]]) -> dict[str, float]:
+        """The task's metrics over every batch of every process: ``sum / count`` each (NaN with no count)."""
+        # Every rank must take part in the reduction, also one whose shard gave no batch.
+        names = sorted(name for shard in all_gather_objects(self.info, sorted(metric_sums)) for name in shard)
+        names = sorted(set(names))
+        flat = all_reduce_sum(self.info, [v for n in names for v in metric_sums.get(n, [0.0, 0.0])])
+        return {n: flat[2 * i] / flat[2 * i + 1] if flat[2 * i + 1] else math.nan for i, n in enumerate(names)}
 
     # -- outputs ----------------------------------------------------------------------------------
     def log_eval(self, epoch: int, metrics: dict[str, float]) -> None:
-        log.info("eval after epoch %d: top1 %.2f%%  top5 %.2f%%  loss %.4f", epoch + 1, 100 * metrics["top1"],
-                 100 * metrics["top5"], metrics["loss"])
+        standard = ("top1", "top5", "loss", "samples_per_s")
+        extra = "".join(f"  {k} {v:.4g}" for k, v in metrics.items() if k not in standard)
+        log.info("eval after epoch %d: top1 %.2f%%  top5 %.2f%%  loss %.4f%s", epoch + 1, 100 * metrics["top1"],
+                 100 * metrics["top5"], metrics["loss"], extra)
         if self.writer is not None:
-            for key in ("top1", "top5", "loss", "samples_per_s"):
-                self.writer.add_scalar(f"eval/{key}", metrics[key], epoch + 1)
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"eval/{key}", value, epoch + 1)
 
     def save_best(self, model: nn.Module, names: list[str], logits: list[np.ndarray], epoch: int) -> None:
         # Chosen on the evaluation split, which for NTU is the test split: say so in the file names.
