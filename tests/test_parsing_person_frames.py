@@ -10,8 +10,8 @@ import pytest
 
 from parsing.__main__ import main
 from parsing.batch import read_failures
-from parsing.person_frames import actors_in_action, person_boxes
-from parsing.skeleton_colors import SkeletonBody, SkeletonColors, read_skeleton_colors
+from pose_guidance.boxes import actors_in_action, person_boxes
+from pose_guidance.skeleton_colors import SkeletonBody, SkeletonColors, read_skeleton_colors
 
 SAMPLE = "S001C001P001R001A001"
 TWO_PERSON = "S001C003P008R002A058"
