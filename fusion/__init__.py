@@ -11,6 +11,7 @@
 | ``align`` | naming ``test_i`` keys, labels from names, aligning streams by sample name |
 | ``combine`` | the weighted sum of logits and the weight search on validation scores |
 | ``metrics`` | top-k, per-class accuracy, confusion counts |
+| ``evaluate`` | each stream, pose-only and full fusion of one run, overall and per class |
 | ``report`` | the text table, per-class CSV, Markdown paper table and the files of a run |
 | ``plots`` | confusion matrix and parsing-gain pictures |
 | ``cli`` | the ``ensemble.py`` command line |
@@ -23,8 +24,9 @@ from fusion.align import align_streams, labels_from_names, load_streams, read_sa
 from fusion.benchmarks import BENCHMARKS, Benchmark, get_benchmark
 from fusion.combine import DEFAULT_GRID, fuse_scores, search_weights
 from fusion.errors import FusionError
+from fusion.evaluate import FusionResult, evaluate_fusion
 from fusion.metrics import confusion_matrix, per_class_accuracy, topk_accuracy
-from fusion.report import FusionResult, evaluate_fusion, format_report, markdown_table
+from fusion.report import format_report, markdown_table
 from fusion.spec import AlignedScores, FusionSpec, StreamScores, StreamSpec, parse_fusion_config, parse_table_config
 from fusion.streams import EPPNET_FLAGS, EPPNET_WEIGHTS, PARSING_STREAM, POSE_STREAMS, canonical_stream_name
 

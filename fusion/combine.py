@@ -1,5 +1,4 @@
-"""Combining streams: EPP-Net's weighted sum of logits, and a search of its weights on validation scores.
-"""
+"""Combining streams: EPP-Net's weighted sum of logits, and a search of its weights on validation scores."""
 
 from __future__ import annotations
 

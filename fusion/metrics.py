@@ -1,5 +1,4 @@
-"""Accuracy of (N, C) score matrices: top-k, per class, confusion counts.
-"""
+"""Accuracy of (N, C) score matrices: top-k, per class, confusion counts."""
 
 from __future__ import annotations
 

@@ -1,16 +1,14 @@
-"""Pictures of a fusion result: the confusion matrix and the classes that parsing changes most.
-"""
+"""Pictures of a fusion result: the confusion matrix and the classes that parsing changes most."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from fusion.report import FusionResult
+from fusion.evaluate import FusionResult
 
 
 def action_label(index: int, class_names: Sequence[str] | None) -> str:

@@ -1,25 +1,22 @@
-"""Reports of a fusion: the text table, per-class figures, the paper-style Markdown table and their files.
-"""
+"""Reports of a fusion: the text table, per-class figures, the paper-style Markdown table and their files."""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from fusion.align import load_streams
 from fusion.benchmarks import BENCHMARKS, Benchmark
 from fusion.combine import fuse_scores
 from fusion.errors import FusionError
-from fusion.metrics import confusion_matrix, per_class_accuracy, topk_accuracy
+from fusion.evaluate import FusionResult, evaluate_fusion
+from fusion.metrics import topk_accuracy
 from fusion.plots import action_label, plot_confusion, plot_parsing_gain
 from fusion.spec import AlignedScores, FusionSpec
-from fusion.streams import PARSING_STREAM, POSE_STREAMS
+from fusion.streams import PARSING_STREAM
 
 
 def format_report(data: AlignedScores, weights: Mapping[str, float], title: str) -> str:
@@ -43,37 +40,6 @@ def format_report(data: AlignedScores, weights: Mapping[str, float], title: str)
         f"({correct} of {len(data.names)} right)"
     )
     return "\n".join(lines)
-
-
-@dataclass
-class FusionResult:
-    title: str
-    stem: str  # file-name part of this run's CSV and pictures
-    benchmark: Benchmark | None
-    top1: dict[str, float]  # row label -> top-1 in %
-    per_class: dict[str, np.ndarray]  # column -> (C,) accuracy
-    class_counts: np.ndarray
-    confusion: np.ndarray  # (C, C) counts of the full fusion
-    weights: dict[str, float]
-
-
-def evaluate_fusion(data: AlignedScores, benchmark: Benchmark | None = None) -> FusionResult:
-    """Each stream, the pose-only fusion, the full fusion: top-1 and per-class accuracy."""
-    c = data.num_classes
-    outputs = dict(data.streams)
-    pose = [n for n in POSE_STREAMS if n in data.streams]
-    if pose:
-        outputs["pose fusion"] = fuse_scores([data.streams[n] for n in pose], [data.weights[n] for n in pose])
-    outputs["full fusion"] = fuse_scores(list(data.streams.values()), [data.weights[n] for n in data.streams])
-    top1, per_class = {}, {}
-    for label, scores in outputs.items():
-        predictions = scores.argmax(axis=1)
-        top1[label] = 100 * float((predictions == data.labels).mean())
-        per_class[label] = per_class_accuracy(predictions, data.labels, c)
-    confusion = confusion_matrix(outputs["full fusion"].argmax(axis=1), data.labels, c)
-    counts = np.bincount(data.labels, minlength=c)
-    title, stem = (benchmark.title, benchmark.folder) if benchmark else ("fusion", "fusion")
-    return FusionResult(title, stem, benchmark, top1, per_class, counts, confusion, dict(data.weights))
 
 
 def markdown_table(results: Sequence[FusionResult]) -> str:

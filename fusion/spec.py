@@ -1,5 +1,4 @@
-"""What to fuse: streams with weights and where names and labels come from, and their YAML / flag forms.
-"""
+"""What to fuse: streams with weights and where names and labels come from, and their YAML / flag forms."""
 
 from __future__ import annotations
 

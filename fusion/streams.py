@@ -1,5 +1,4 @@
-"""Stream names and the published fusion presets (which stream gets which weight).
-"""
+"""Stream names and the published fusion presets (which stream gets which weight)."""
 
 from __future__ import annotations
 
