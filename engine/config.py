@@ -52,16 +52,28 @@ class TrainConfig:
     ``batch_size / W`` samples, so a config means the same experiment on any number of GPUs.
     """
 
+    def compile_backend(self) -> str:
+        """The torch.compile backend to use, or "none"."""
+        if isinstance(self.compile, bool):
+            return "inductor" if self.compile else "none"
+        return self.compile
+
     epochs: int = 65
     batch_size: int = 64
     eval_batch_size: int = 256
     eval_interval: int = 1
     num_workers: int = 4
-    amp: Literal["none", "bf16", "fp16"] = "bf16"
+    # bf16 autocast on CUDA and on the CPU; fp16 (with a grad scaler) on CUDA only
+    amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
-    compile: bool = False
+    # a torch.compile backend: "inductor" for real runs, "aot_eager" to check graph capture cheaply;
+    # true means "inductor", false "none"
+    compile: Literal["none", "inductor", "aot_eager", "eager"] | bool = "none"
     log_interval: int = 50
     grad_clip: float = 0.0
+    pin_memory: bool = True  # page-locked host batches and non-blocking copies (CUDA only)
+    persistent_workers: bool = False  # keep loader workers between epochs (samples are then seeded one by one)
+    prefetch_factor: int = 2  # batches each loader worker prepares ahead
 
 
 @dataclass
@@ -72,6 +84,32 @@ class Experiment:
     seed: int = 1
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def check_settings(config: Experiment) -> None:
+    """Values the engine cannot run with, named by key, before anything is written or trained."""
+    optim, train = config.optim, config.train
+    problems = [
+        (train.epochs >= 1, "train.epochs", "at least 1", train.epochs),
+        (train.batch_size >= 1, "train.batch_size", "at least 1", train.batch_size),
+        (train.eval_batch_size >= 1, "train.eval_batch_size", "at least 1", train.eval_batch_size),
+        (train.eval_interval >= 1, "train.eval_interval", "at least 1", train.eval_interval),
+        (train.num_workers >= 0, "train.num_workers", "0 or more", train.num_workers),
+        (train.prefetch_factor >= 1, "train.prefetch_factor", "at least 1", train.prefetch_factor),
+        (train.log_interval >= 1, "train.log_interval", "at least 1", train.log_interval),
+        (train.grad_clip >= 0, "train.grad_clip", "0 (off) or more", train.grad_clip),
+        (optim.lr > 0, "optim.lr", "greater than 0", optim.lr),
+        (optim.momentum >= 0, "optim.momentum", "0 or more", optim.momentum),
+        (optim.weight_decay >= 0, "optim.weight_decay", "0 or more", optim.weight_decay),
+        (optim.warmup_epochs >= 0, "optim.warmup_epochs", "0 or more", optim.warmup_epochs),
+        (optim.gamma > 0, "optim.gamma", "greater than 0", optim.gamma),
+        (optim.min_lr >= 0, "optim.min_lr", "0 or more", optim.min_lr),
+        (all(m >= 0 for m in optim.milestones) and optim.milestones == sorted(optim.milestones),
+         "optim.milestones", "ascending epochs, 0 or more", optim.milestones),
+    ]
+    for ok, key, expected, value in problems:
+        if not ok:
+            raise ConfigError(f"'{key}' should be {expected}, found {value!r}")
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:

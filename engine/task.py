@@ -29,14 +29,16 @@ default collation, e.g. to pad variable-length boxes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset, Sampler, default_collate
 
 from engine.config import Experiment
 
@@ -111,17 +113,50 @@ def move_to(batch: Any, device: torch.device, transform: Callable[[torch.Tensor]
 
 
 class IndexedDataset(Dataset):
-    """Adds the sample index to each item so evaluation can put scores back in dataset order."""
+    """Adds the sample index to each item so evaluation can put scores back in dataset order.
 
-    def __init__(self, dataset: Dataset) -> None:
+    Given an ``(epoch, index)`` pair (from :class:`EpochSampler`), the item's randomness is seeded
+    from ``(seed, epoch, index)`` first, so augmentation does not depend on which worker, or which
+    life of a persistent worker, draws it.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int = 0) -> None:
         self.dataset = dataset
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> tuple[Any, Any, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Any, Any, int]:
+        if isinstance(key, tuple):
+            epoch, index = key
+            sample_seed = (self.seed * 1_000_003 + epoch * 100_003 + index) % (2**31)
+            random.seed(sample_seed)
+            np.random.seed(sample_seed)
+            torch.manual_seed(sample_seed)
+        else:
+            index = key
         inputs, target = self.dataset[index]
         return inputs, target, index
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """A sampler's indices as ``(epoch, index)`` pairs, for per-sample seeding in persistent workers."""
+
+    def __init__(self, sampler: Sampler[int]) -> None:
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, index) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)  # type: ignore[arg-type]
 
 
 class IndexedCollate:

@@ -42,7 +42,7 @@ from engine.checkpoint import (
     restore_rng_state,
     safe_load,
 )
-from engine.config import ConfigError, Experiment, load_config, save_config
+from engine.config import ConfigError, Experiment, check_settings, load_config, save_config
 from engine.distributed import (
     DistInfo,
     all_gather_objects,
@@ -52,7 +52,7 @@ from engine.distributed import (
     init_distributed,
 )
 from engine.scores import save_scores
-from engine.task import IndexedCollate, IndexedDataset, Task, class_labels, move_to
+from engine.task import EpochSampler, IndexedCollate, IndexedDataset, Task, class_labels, move_to
 
 log = logging.getLogger("engine")
 
@@ -110,8 +110,12 @@ def run_task(task: Task, argv: list[str] | None = None) -> int:
 
 def run(task: Task, cfg: Experiment, args: argparse.Namespace) -> dict[str, Any]:
     """Train (or evaluate) ``task`` under ``cfg``; returns the final metrics."""
+    check_settings(cfg)
     dist_info = init_distributed(args.device)
     try:
+        if cfg.train.amp == "fp16" and dist_info.device.type != "cuda":
+            raise ConfigError("'train.amp' fp16 needs CUDA (its grad scaler is CUDA-only); "
+                              f"on {dist_info.device.type} use bf16 or none")
         work_dir = Path(cfg.work_dir)
         prepare_work_dir(work_dir, dist_info, resume=args.resume, overwrite=args.overwrite,
                          eval_only=args.eval_only)
@@ -227,10 +231,7 @@ class Runner:
                  work_dir: Path) -> None:
         self.task, self.cfg, self.args, self.info, self.work_dir = task, cfg, args, info, work_dir
         self.device = info.device
-        use_cuda = self.device.type == "cuda"
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp) if use_cuda else None
-        if cfg.train.amp != "none" and not use_cuda:
-            log.info("running on CPU: mixed precision (train.amp=%s) is off, full precision instead", cfg.train.amp)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.writer = None
         if info.is_main and not args.eval_only:
@@ -263,22 +264,27 @@ class Runner:
             )
         else:
             sampler = ShardSampler(len(dataset), self.info.rank, world)  # type: ignore[arg-type]
+        persistent = tc.persistent_workers and tc.num_workers > 0
+        if persistent and train:
+            # a persistent worker is seeded once, not every epoch: seed each sample instead
+            sampler = EpochSampler(sampler)  # type: ignore[assignment]
         return DataLoader(
-            IndexedDataset(dataset),
+            IndexedDataset(dataset, seed=self.cfg.seed),
             batch_size=batch // world,
             sampler=sampler,
             num_workers=tc.num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=tc.pin_memory and self.device.type == "cuda",
             drop_last=False,
             worker_init_fn=seed_worker,
-            persistent_workers=False,
+            persistent_workers=persistent,
+            prefetch_factor=tc.prefetch_factor if tc.num_workers > 0 else None,
             collate_fn=IndexedCollate(self.task.collate_fn),
         )
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def to_device(self, batch: Any) -> Any:
         """Every tensor of an input or target batch on the device; images channels-last when asked."""
@@ -322,8 +328,9 @@ class Runner:
             train_model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        if cfg.train.compile:
-            train_model = torch.compile(train_model)
+        backend = cfg.train.compile_backend()
+        if backend != "none":
+            train_model = torch.compile(train_model, backend=backend)
 
         log.info("%s: %d train / %d eval samples, %d process(es) on %s, %.2fM parameters", self.task.name,
                  len(train_set), len(eval_set), info.world_size, self.device,
