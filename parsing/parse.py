@@ -1,7 +1,10 @@
 """Person-frame folders -> parsing maps ``<sample>.npy`` (uint8 ``(frames, h, w, 1)``, REFERENCE.md §8).
 
     python -m parsing parse --frames FRAMES --out PARSING --checkpoint final.pth [--device cuda --amp bf16]
+    python -m parsing parse --model pspnet --frames FRAMES --out PARSING --checkpoint PSPNet_last
 
+Two parsers share the batching: ``schp`` (EPP-Net's, 119 x 119 maps from 473 inputs) and ``pspnet``
+(IPP-Net's, 256 x 256 maps from 256 inputs); :data:`PARSER_MODELS` holds what differs between them.
 Each sample folder holds ``0.jpg, 1.jpg, ...``; frames are taken in the order of the integer in
 their names. The batch is resumable (existing ``.npy`` files are skipped), shardable (explicitly or
 by torchrun's RANK/WORLD_SIZE) and records failing samples in ``<out>/failures.txt``.
@@ -9,18 +12,22 @@ by torchrun's RANK/WORLD_SIZE) and records failing samples in ``<out>/failures.t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from PIL import Image
+from torch import nn
 from tqdm import tqdm
 
 from data.storage import save_npy
+from parsing import pspnet, schp
 from parsing.batch import BatchSummary, Shard, record_failure
-from parsing.schp import SCHP, parse_batch, schp_input
+from parsing.labels import get_label_set
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -58,47 +65,106 @@ def read_frame(path: Path) -> np.ndarray:
     return image
 
 
-def load_sample_inputs(sample_dir: str | Path, input_size: int = 473) -> np.ndarray:
-    """All frames of a sample as parser inputs: ``(frames, 3, S, S)`` float32."""
-    return np.stack([schp_input(read_frame(p), input_size) for p in list_frames(sample_dir)])
+def read_frame_rgb(path: Path) -> np.ndarray:
+    """A frame as PIL reads it, ``(H, W, 3)`` uint8 RGB (IPP-Net's ``Image.open``); corrupt files are errors."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for missing, truncated or foreign files
+        raise ValueError(f"{path}: not a readable image (missing, empty or corrupt: {err})") from err
 
 
-def parse_inputs(model: SCHP, inputs: np.ndarray, batch_size: int = 4, amp: str | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class ParserModel:
+    """What differs between the parsers ``parse`` runs; the batching, files and failures are shared.
+
+    ``frame_input(path, S)``: one frame file -> ``(3, S, S)`` float32. ``label_batch(model, batch, amp)``:
+    ``(N, 3, S, S)`` -> ``(N, h, w)`` uint8. ``build(label_set, seed)``: random weights.
+    ``load(checkpoint, label_set, device)``: official weights. ``input_size(label_set)``: default S.
+    """
+
+    frame_input: Callable[[Path, int], np.ndarray]
+    label_batch: Callable[[nn.Module, torch.Tensor, str | None], np.ndarray]
+    build: Callable[[str, int | None], nn.Module]
+    load: Callable[[str, str, torch.device], nn.Module]
+    input_size: Callable[[str], int]
+
+
+PARSER_MODELS: dict[str, ParserModel] = {
+    # EPP-Net: SCHP on OpenCV's BGR frames, letterboxed (REFERENCE.md §8).
+    "schp": ParserModel(
+        frame_input=lambda path, size: schp.schp_input(read_frame(path), size),
+        label_batch=schp.parse_batch,
+        build=schp.build_schp,
+        load=schp.load_schp_checkpoint,
+        input_size=lambda label_set: get_label_set(label_set).input_size,
+    ),
+    # IPP-Net: PSPNet on PIL's RGB frames, stretched (liujf69/IPP-Net-Parsing, Human_Parsing/gen_parsing.py).
+    "pspnet": ParserModel(
+        frame_input=lambda path, size: pspnet.pspnet_input(read_frame_rgb(path), size),
+        label_batch=pspnet.parse_batch,
+        build=pspnet.build_pspnet,
+        load=pspnet.load_pspnet_checkpoint,
+        input_size=lambda label_set: pspnet.INPUT_SIZE,
+    ),
+}
+
+
+def get_parser_model(name: str) -> ParserModel:
+    """Look a parser up by name (``schp`` or ``pspnet``)."""
+    try:
+        return PARSER_MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown parser model {name!r}; expected one of {sorted(PARSER_MODELS)}") from None
+
+
+def load_sample_inputs(sample_dir: str | Path, input_size: int = 473, model_name: str = "schp") -> np.ndarray:
+    """All frames of a sample as inputs of the parser ``model_name``: ``(frames, 3, S, S)`` float32."""
+    frame_input = get_parser_model(model_name).frame_input
+    return np.stack([frame_input(p, input_size) for p in list_frames(sample_dir)])
+
+
+def parse_inputs(model: nn.Module, inputs: np.ndarray, batch_size: int = 4, amp: str | None = None,
+                 model_name: str = "schp") -> np.ndarray:
     """Parse ``(frames, 3, S, S)`` inputs in batches: ``(frames, h, w, 1)`` uint8 labels."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    label_batch = get_parser_model(model_name).label_batch
     maps = [
-        parse_batch(model, torch.from_numpy(inputs[i : i + batch_size]), amp)
+        label_batch(model, torch.from_numpy(inputs[i : i + batch_size]), amp)
         for i in range(0, len(inputs), batch_size)
     ]
     return np.concatenate(maps)[..., None]
 
 
 def parse_sample(
-    model: SCHP, sample_dir: str | Path, input_size: int = 473, batch_size: int = 4, amp: str | None = None
+    model: nn.Module, sample_dir: str | Path, input_size: int = 473, batch_size: int = 4, amp: str | None = None,
+    model_name: str = "schp",
 ) -> np.ndarray:
-    """The parsing map of one person-frame folder: ``(frames, h, w, 1)`` uint8 (h = w = 119 for 473)."""
-    return parse_inputs(model, load_sample_inputs(sample_dir, input_size), batch_size, amp)
+    """The parsing map of one person-frame folder: ``(frames, h, w, 1)`` uint8 (119 for SCHP at 473,
+    256 for PSPNet at 256)."""
+    inputs = load_sample_inputs(sample_dir, input_size, model_name)
+    return parse_inputs(model, inputs, batch_size, amp, model_name)
 
 
-def _prefetch(dirs: list[Path], input_size: int) -> Iterator[tuple[Path, np.ndarray | Exception]]:
+def _prefetch(dirs: list[Path], input_size: int, model_name: str) -> Iterator[tuple[Path, np.ndarray | Exception]]:
     """Yield each sample's inputs (or its loading error) while the next one decodes in a thread."""
     if not dirs:
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load_sample_inputs, dirs[0], input_size)
+        pending = pool.submit(load_sample_inputs, dirs[0], input_size, model_name)
         for i, sample_dir in enumerate(dirs):
             try:
                 loaded: np.ndarray | Exception = pending.result()
             except Exception as err:  # handed to the caller, which records the sample as failed
                 loaded = err
             if i + 1 < len(dirs):
-                pending = pool.submit(load_sample_inputs, dirs[i + 1], input_size)
+                pending = pool.submit(load_sample_inputs, dirs[i + 1], input_size, model_name)
             yield sample_dir, loaded
 
 
 def parse_folder(
-    model: SCHP,
+    model: nn.Module,
     frames_dir: str | Path,
     out_dir: str | Path,
     *,
@@ -107,12 +173,14 @@ def parse_folder(
     amp: str | None = None,
     shard: Shard | None = None,
     show_progress: bool = True,
+    model_name: str = "schp",
 ) -> BatchSummary:
-    """Parse every sample folder of ``frames_dir`` into ``out_dir/<sample>.npy``.
+    """Parse every sample folder of ``frames_dir`` into ``out_dir/<sample>.npy`` with the parser ``model_name``.
 
     Samples with an existing ``.npy`` are skipped; outputs are written atomically; a failing sample
     is recorded in ``out_dir/failures.txt`` and the batch goes on. The bar counts frames per second.
     """
+    get_parser_model(model_name)  # an unknown name is an error before any file is touched
     frames_dir, out_dir = Path(frames_dir), Path(out_dir)
     if not frames_dir.is_dir():
         raise FileNotFoundError(f"{frames_dir}: the person-frames folder does not exist")
@@ -127,13 +195,13 @@ def parse_folder(
             todo.append(frames_dir / name)
     total = sum(sum(1 for p in d.iterdir() if p.suffix.lower() in FRAME_SUFFIXES) for d in todo)
     with tqdm(total=total, desc="parsing", unit="frame", disable=not show_progress) as bar:
-        for sample_dir, loaded in _prefetch(todo, input_size):
+        for sample_dir, loaded in _prefetch(todo, input_size, model_name):
             name = sample_dir.name
             bar.set_postfix_str(name)
             try:
                 if isinstance(loaded, Exception):
                     raise loaded
-                save_npy(out_dir / f"{name}.npy", parse_inputs(model, loaded, batch_size, amp))
+                save_npy(out_dir / f"{name}.npy", parse_inputs(model, loaded, batch_size, amp, model_name))
             except Exception as err:  # one bad sample must not stop a batch of thousands
                 record_failure(out_dir, name, err)
                 summary.failed.append(name)

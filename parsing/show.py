@@ -1,6 +1,7 @@
 """Pictures of parsing maps: the feature map as PNG, an animated GIF with a legend, overlays on frames.
 
     python -m parsing show feature-map --parsing S001C001P001R001A001.npy --out fm.png
+    python -m parsing show feature-map --layout ipp-net --parsing S001C001P001R001A001.npy --out fm.png
     python -m parsing show gif --parsing S001C001P001R001A001.npy --out parsing.gif
     python -m parsing show overlay --parsing S001C001P001R001A001.npy \
         --frames FRAMES/S001C001P001R001A001 --out overlay.png
@@ -28,11 +29,14 @@ def colorize(labels: np.ndarray) -> np.ndarray:
 
 
 def write_feature_map(
-    parsing_path: str | Path, out_path: str | Path, num_frames: int = 9, train: bool = False, seed: int = 0
+    parsing_path: str | Path, out_path: str | Path, num_frames: int | None = None, train: bool = False,
+    seed: int = 0, *, layout: str = "eppnet", byte_wrap: bool | None = None
 ) -> np.ndarray:
-    """Render a sample's feature map (REFERENCE.md §9) to a PNG; returns it, ``(480, 480, 3)`` uint8 RGB."""
+    """Render a sample's feature map in ``layout`` (``eppnet``: REFERENCE.md §9; ``ipp-net``: IPP-Net's
+    strips, see :mod:`parsing.feature_map`) to a PNG; returns it, ``(480, 480, 3)`` uint8 RGB."""
     labels = load_parsing_map(parsing_path)
-    image = render_feature_map(labels, num_frames, train=train, rng=np.random.default_rng(seed))
+    image = render_feature_map(labels, num_frames, train=train, rng=np.random.default_rng(seed), layout=layout,
+                               byte_wrap=byte_wrap)
     Image.fromarray(image).save(out_path)
     return image
 

@@ -1,9 +1,11 @@
 """The parsing branch's dataset: one sample's parsing maps -> its feature map -> a normalised image.
 
-Training: random frame interval, flip and rotation (``parsing.feature_map``), then ColorJitter(0.2,
-0.2, 0.2). Both: resize to ``image_size`` (299 for InceptionV3), ToTensor, ImageNet normalisation;
-the order and the results are those of EPP-Net's torchvision transforms, so a given feature map
-gives the same tensor (the tests compare them).
+EPP-Net's layout, training: random frame interval, flip and rotation (``parsing.feature_map``), then
+ColorJitter(0.2, 0.2, 0.2). IPP-Net's layout: random frame step in training, the byte wrap of its
+feeder's ToPILImage, no augmentation (``color_jitter: 0``; liujf69/IPP-Net-Parsing,
+``feeders/feeder_parsing.py``). Both: resize to ``image_size`` (299 for InceptionV3; torchvision's
+Resize of a PIL image), ToTensor, ImageNet normalisation; the order and the results are those of
+the papers' torchvision transforms, so a given feature map gives the same tensor (the tests compare them).
 
 Randomness comes from torch's generator (one draw per sample seeds the renderer's NumPy generator,
 ColorJitter draws from torch itself), which the engine re-seeds per epoch, rank and loader worker:
@@ -53,7 +55,9 @@ def check_parsing_maps(names: Sequence[str], parsing_dir: Path) -> None:
 class ParsingFeatureMapDataset(Dataset):
     """Feature maps of the samples ``names`` (split order) with their 0-based ``labels``.
 
-    ``dataset[i]`` is ``(float32 tensor (3, image_size, image_size), int label)``. ``cache_dir``
+    ``dataset[i]`` is ``(float32 tensor (3, image_size, image_size), int label)``. ``layout``
+    (``eppnet`` or ``ipp-net``) and ``byte_wrap`` (None: the layout's reference) are those of
+    :func:`parsing.feature_map.render_feature_map`; the maps may be of any size. ``cache_dir``
     (evaluation only) keeps each sample's resized uint8 image as ``.npy``: evaluation images are
     deterministic, so later epochs read them instead of rendering again. Delete the folder when the
     parsing maps change.
@@ -61,7 +65,7 @@ class ParsingFeatureMapDataset(Dataset):
 
     def __init__(self, names: Sequence[str], labels: Sequence[int] | np.ndarray, parsing_dir: str | Path, *,
                  train: bool, num_frames: int = 9, image_size: int = 299, color_jitter: float = 0.2,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None, layout: str = "eppnet", byte_wrap: bool | None = None) -> None:
         if len(names) != len(labels):
             raise ValueError(f"{len(names)} sample names but {len(labels)} labels")
         if train and cache_dir:
@@ -71,10 +75,13 @@ class ParsingFeatureMapDataset(Dataset):
         self.parsing_dir = Path(parsing_dir)
         self.train = train
         self.num_frames = num_frames
+        self.layout = layout
+        self.byte_wrap = layout == "ipp-net" if byte_wrap is None else byte_wrap  # None: the layout's reference
         self.image_size = image_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
         check_parsing_maps(self.sample_names, self.parsing_dir)
-        self.jitter = transforms.ColorJitter(color_jitter, color_jitter, color_jitter) if train else None
+        jitter = train and color_jitter > 0  # ColorJitter(0, 0, 0) would change nothing but draw from torch
+        self.jitter = transforms.ColorJitter(color_jitter, color_jitter, color_jitter) if jitter else None
         # Resize of a PIL image (bilinear with antialiasing), as the reference's transform does.
         self.resize = transforms.Resize(image_size)
         if self.cache_dir is not None:
@@ -89,13 +96,14 @@ class ParsingFeatureMapDataset(Dataset):
         rng = None
         if self.train:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
-        return render_feature_map(labels, self.num_frames, train=self.train, rng=rng)
+        return render_feature_map(labels, self.num_frames, train=self.train, rng=rng, layout=self.layout,
+                                  byte_wrap=self.byte_wrap)
 
     def image(self, index: int) -> np.ndarray:
         """The ``(image_size, image_size, 3)`` uint8 image the network sees, before normalisation."""
         cached = None
         if self.cache_dir is not None:
-            cached = self.cache_dir / f"{self.sample_names[index]}.n{self.num_frames}.s{self.image_size}.npy"
+            cached = self.cache_dir / f"{self.sample_names[index]}{self._cache_tag()}.npy"
             if cached.is_file():
                 return np.load(cached)
         picture = Image.fromarray(self.feature_map(index))
@@ -105,6 +113,14 @@ class ParsingFeatureMapDataset(Dataset):
         if cached is not None:
             save_npy(cached, array)
         return array
+
+    def _cache_tag(self) -> str:
+        """What a cached image depends on besides the sample: ``.n9.s299`` for EPP-Net's reference
+        rendering (the name it had before there were layouts), else e.g. ``.ipp-net.wrap.n5.s299``."""
+        tag = f".n{self.num_frames}.s{self.image_size}"
+        if self.layout == "eppnet" and not self.byte_wrap:
+            return tag
+        return f".{self.layout}.{'wrap' if self.byte_wrap else 'nowrap'}{tag}"
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return normalised_tensor(self.image(index)), int(self.labels[index])

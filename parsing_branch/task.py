@@ -40,7 +40,9 @@ class ParsingDataConfig:
     root: str = ""  # prepared data (python -m data.ntu prepare --out ROOT) giving split names and labels
     train_list: str = ""  # or EPP-Net's sample lists, used when root is empty
     test_list: str = ""
-    parsing_dir: str = ""  # folder of <name>.npy parsing maps (uint8 (T, 119, 119, 1))
+    parsing_dir: str = ""  # folder of <name>.npy parsing maps (uint8 (T, H, W, 1): SCHP 119, PSPNet 256)
+    layout: Literal["eppnet", "ipp-net"] = "eppnet"  # parsing.feature_map: 3 x 3 palette grid, or grey strips
+    byte_wrap: bool | None = None  # IPP-Net's ToPILImage byte wrap; null: on for ipp-net, off for eppnet
     num_frames: int = 9  # frames per feature map: 9 in EPP-Net, 5 in IPP-Net
     image_size: int = 299
     color_jitter: float = 0.2
@@ -96,6 +98,7 @@ def build_dataset(cfg: ParsingExperiment, split: str) -> ParsingFeatureMapDatase
         names, labels, cfg.data.parsing_dir, train=train, num_frames=cfg.data.num_frames,
         image_size=cfg.data.image_size, color_jitter=cfg.data.color_jitter,
         cache_dir=None if train or not cfg.data.eval_cache_dir else cfg.data.eval_cache_dir,
+        layout=cfg.data.layout, byte_wrap=cfg.data.byte_wrap,
     )
 
 
