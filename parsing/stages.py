@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from engine.config import ConfigError
 from pipeline.core import Context, Stage, python, register
@@ -12,10 +13,11 @@ from pipeline.core import Context, Stage, python, register
 
 @dataclass
 class ParserStage:
-    """Person frames from the RGB videos, then the SCHP parser on them."""
+    """Person frames from the RGB videos, then the parser on them (SCHP for EPP-Net, PSPNet for IPP-Net)."""
 
     enabled: bool = True
-    checkpoint: str = ""  # the official final.pth; empty with random_weights for a smoke run
+    model: Literal["schp", "pspnet"] = "schp"
+    checkpoint: str = ""  # the official final.pth / PSPNet_last; empty with random_weights for a smoke run
     random_weights: bool = False
     batch_size: int = 4
     args: list[str] = field(default_factory=list)
@@ -36,7 +38,8 @@ def parser_stages(ctx: Context) -> list[Stage]:
             python("-m", "parsing", "frames", "--videos", paths.videos, "--skeletons", paths.skeletons[0],
                    "--out", paths.person_frames),
             python("-m", "parsing", "parse", "--frames", paths.person_frames, "--out", paths.parsed,
-                   "--batch-size", str(cfg.parser.batch_size), "--device", cfg.device, *weights,
+                   "--model", cfg.parser.model, "--batch-size", str(cfg.parser.batch_size), "--device", cfg.device,
+                   *weights,
                    *cfg.parser.args),
         ],
         note="random weights: the maps only show that this path runs" if not cfg.parser.checkpoint else "",
