@@ -237,3 +237,26 @@ def test_parse_command_with_pspnet_writes_ipp_net_maps(ntu_fixtures, tmp_path):
     assert get_parser_model("pspnet").input_size("lip") == 256  # hence (T, 256, 256, 1) by default
     assert main([*argv, "--label-set", "atr"]) == 2  # PSPNet_last is LIP only
     assert set(PARSER_MODEL_NAMES) == set(PARSER_MODELS)
+
+
+# liujf69/IPP-Net-Parsing, Ensemble/ensemble.py, in its order J, B, JM, BM, parsing
+IPP_NET_FUSION = {"ntu60-xsub": (6, 6, 4, 4, 8), "ntu60-xview": (6, 6, 4, 4, 6), "ntu120-xsub": (7, 7, 3, 3, 5),
+                  "ntu120-xset": (6, 6, 4, 4, 6)}
+
+
+@pytest.mark.parametrize("benchmark", sorted(IPP_NET_FUSION))
+def test_ipp_net_pipeline_parses_with_pspnet_trains_its_layout_and_fuses_with_its_weights(benchmark: str) -> None:
+    from engine.config import load_config
+    from pipeline import PipelineConfig, build_stages
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(PipelineConfig, root / "configs" / "ipp-net" / benchmark / "pipeline.yaml")
+    stages = {stage.name: stage for stage in build_stages(cfg)}
+    parse = stages["person frames + parsing"].commands[1]
+    assert parse[parse.index("--model") + 1] == "pspnet"
+    train = stages["train parsing"].commands[0]
+    assert train[train.index("--config") + 1] == f"configs/ipp-net/{benchmark}/parsing.yaml"
+    fuse = stages["fuse"].commands[0]
+    scores = [arg for arg in fuse if arg.count("=") == 1 and ":" in arg]  # --score NAME=PATH:WEIGHT
+    weights = [float(arg.rpartition(":")[2]) for arg in scores]
+    assert tuple(weights) == IPP_NET_FUSION[benchmark]
