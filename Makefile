@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_CONFIG ?= configs/demo/pipeline.yaml
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench gpu-check lint clean
 
 install: $(STAMP)
 
@@ -23,8 +23,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks --out bench_results.json
 
+gpu-check: $(STAMP)
+	$(PY) -m benchmarks.gpu_check --out gpu_check.json
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf demo_output bench_results.json .pytest_cache
+	rm -rf demo_output bench_results.json gpu_check.json .pytest_cache
