@@ -174,6 +174,10 @@ def save_scores(path: str | os.PathLike, scores: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); score files are shared like every other output
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             # Protocol 4 stores arrays in-band, readable by every Python 3.8+ and by the reference scripts.
             pickle.dump(payload, f, protocol=4)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import math
 import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from engine.checkpoint import (
+    CheckpointError,
     atomic_torch_save,
     capture_rng_state,
     load_model_weights,
@@ -53,17 +54,17 @@ from engine.distributed import (
 )
 from engine.scores import save_scores
 from engine.task import EpochSampler, IndexedCollate, IndexedDataset, Task, class_labels, move_to
+from engine.workdir import (
+    LAST_CHECKPOINT,
+    WorkDirError,
+    check_resume,
+    lock_work_dir,
+    prepare_work_dir,
+    release_locks,
+    setup_logging,
+)
 
 log = logging.getLogger("engine")
-
-# What the engine writes into a work directory; --overwrite removes exactly these.
-RUN_OUTPUTS = ("config.yaml", "log.txt", "metrics.jsonl", "checkpoints", "scores", "tensorboard")
-LAST_CHECKPOINT = "checkpoints/last.pt"
-
-
-class WorkDirError(RuntimeError):
-    """Starting a run where one already exists, without --resume or --overwrite."""
-
 
 def build_arg_parser(task: Task) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -102,10 +103,27 @@ def run_task(task: Task, argv: list[str] | None = None) -> int:
         return 2
     try:
         run(task, cfg, args)
-    except (WorkDirError, ConfigError) as err:
+    except (WorkDirError, ConfigError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # missing or unreadable inputs, read-only or full disks: the user's to fix
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {cfg.work_dir} keeps every finished epoch; continue with --resume", file=sys.stderr)
+        return 130
     return 0
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a file-system error: ``no space left on <path>``, or the message with the path."""
+    if err.errno == errno.ENOSPC:
+        return f"no space left on {err.filename or 'the output disk'}"
+    if err.errno == errno.EROFS:
+        return f"read-only file system: cannot write {err.filename or 'the work dir'}"
+    if err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
 
 
 def run(task: Task, cfg: Experiment, args: argparse.Namespace) -> dict[str, Any]:
@@ -117,50 +135,22 @@ def run(task: Task, cfg: Experiment, args: argparse.Namespace) -> dict[str, Any]
             raise ConfigError("'train.amp' fp16 needs CUDA (its grad scaler is CUDA-only); "
                               f"on {dist_info.device.type} use bf16 or none")
         work_dir = Path(cfg.work_dir)
+        if args.resume:
+            check_resume(work_dir, cfg)
+        lock_work_dir(work_dir, dist_info)
+        # Everything that can be checked (data, weights, maps) is built before the work dir is written.
+        runner = Runner(task, cfg, args, dist_info, work_dir)
+        runner.build()
         prepare_work_dir(work_dir, dist_info, resume=args.resume, overwrite=args.overwrite,
                          eval_only=args.eval_only)
         setup_logging(work_dir, dist_info)
         configure_determinism(args.deterministic, dist_info.device)
         if dist_info.is_main:
             save_config(cfg, work_dir / ("eval_config.yaml" if args.eval_only else "config.yaml"))
-        return Runner(task, cfg, args, dist_info, work_dir).execute()
+        return runner.execute()
     finally:
+        release_locks()
         cleanup(dist_info)
-
-
-def prepare_work_dir(work_dir: Path, info: DistInfo, *, resume: bool, overwrite: bool, eval_only: bool) -> None:
-    """Refuse to mix a new run into an old one; never ask interactively."""
-    existing = [name for name in RUN_OUTPUTS if (work_dir / name).exists()]
-    if resume:
-        if not (work_dir / LAST_CHECKPOINT).is_file():
-            raise WorkDirError(f"--resume: {work_dir / LAST_CHECKPOINT} does not exist; nothing to resume")
-    elif eval_only:
-        pass
-    elif existing and not overwrite:
-        raise WorkDirError(
-            f"work dir {work_dir} already holds a run ({', '.join(existing)}); "
-            "pass --resume to continue it or --overwrite to replace it"
-        )
-    elif existing and info.is_main:
-        for name in existing:
-            target = work_dir / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-    barrier(info)
-    work_dir.mkdir(parents=True, exist_ok=True)
-
-
-def setup_logging(work_dir: Path, info: DistInfo) -> None:
-    log.handlers.clear()
-    log.propagate = False
-    log.setLevel(logging.INFO if info.is_main else logging.WARNING)
-    fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    log.addHandler(console)
-    if info.is_main:
-        to_file = logging.FileHandler(work_dir / "log.txt")
-        to_file.setFormatter(fmt)
-        log.addHandler(to_file)
 
 
 def configure_determinism(deterministic: bool, device: torch.device) -> None:
@@ -233,11 +223,7 @@ class Runner:
         self.device = info.device
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
-        self.writer = None
-        if info.is_main and not args.eval_only:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(work_dir / "tensorboard"))
+        self.writer: Any = None
 
     # -- building ---------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -245,7 +231,6 @@ class Runner:
         model = self.task.build_model(self.cfg)
         if self.args.weights:
             load_model_weights(model, self.args.weights)
-            log.info("loaded weights from %s", self.args.weights)
         model.to(self.device)
         if self.cfg.train.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -298,12 +283,25 @@ class Runner:
         return move_to(batch, self.device, layout)
 
     # -- the loop ---------------------------------------------------------------------------------
+    def build(self) -> None:
+        """The model, the datasets and their loaders: what fails on bad data or weights, before any write."""
+        self.model = self.build_model()
+        self.eval_set = self.task.build_dataset(self.cfg, "test")
+        self.eval_loader = self.loader(self.eval_set, train=False)
+        if not self.args.eval_only:
+            self.train_set = self.task.build_dataset(self.cfg, "train")
+            self.train_loader = self.loader(self.train_set, train=True)
+
     def execute(self) -> dict[str, Any]:
         cfg, info = self.cfg, self.info
-        model = self.build_model()
-        eval_set = self.task.build_dataset(cfg, "test")
+        model, eval_set, eval_loader = self.model, self.eval_set, self.eval_loader
         names = list(getattr(eval_set, "sample_names", [f"test_{i}" for i in range(len(eval_set))]))
-        eval_loader = self.loader(eval_set, train=False)
+        if self.args.weights:
+            log.info("loaded weights from %s", self.args.weights)
+        if info.is_main and not self.args.eval_only:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.work_dir / "tensorboard"))
         if self.args.eval_only:
             metrics, logits = self.evaluate(model, eval_loader, len(eval_set))
             if info.is_main:
@@ -312,8 +310,7 @@ class Runner:
                          100 * metrics["top5"], metrics["loss"], self.work_dir / "scores" / "eval.pkl")
             return metrics
 
-        train_set = self.task.build_dataset(cfg, "train")
-        train_loader = self.loader(train_set, train=True)
+        train_set, train_loader = self.train_set, self.train_loader
         optimizer = torch.optim.SGD(
             model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
             nesterov=cfg.optim.nesterov, weight_decay=cfg.optim.weight_decay,

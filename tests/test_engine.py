@@ -132,10 +132,11 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path) -> None:
 
     killed = tmp_path / "killed"
     steps_per_epoch = 96 // 16
-    toy_task._steps = 0
-    with pytest.raises(KeyboardInterrupt):  # dies in the middle of epoch 3
-        run_task(TASK, ["--config", str(config), "--work-dir", str(killed), "--deterministic",
-                        "--set", f"data.crash_after_steps={2 * steps_per_epoch + 3}"])
+    toy_task._steps, toy_task.crash_after_steps = 0, 2 * steps_per_epoch + 3  # dies in the middle of epoch 3
+    try:
+        assert run_task(TASK, ["--config", str(config), "--work-dir", str(killed), "--deterministic"]) == 130
+    finally:
+        toy_task.crash_after_steps = 0
     saved = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
     assert saved["epoch"] == 2
     assert run_task(TASK, ["--config", str(config), "--work-dir", str(killed), "--deterministic", "--resume"]) == 0

@@ -26,7 +26,6 @@ class ToyData:
     test_size: int = 40
     dim: int = 8
     noise: float = 0.3
-    crash_after_steps: int = 0  # > 0: raise after this many training steps, to simulate a killed run
 
 
 @dataclass
@@ -72,12 +71,13 @@ def build_model(cfg: ToyExperiment) -> nn.Module:
 
 
 _steps = 0
+crash_after_steps = 0  # > 0: raise after this many training steps, to simulate a killed run (not a setting)
 
 
 def compute_loss(output: torch.Tensor, target: torch.Tensor, cfg: ToyExperiment) -> torch.Tensor:
     global _steps
     _steps += 1
-    if cfg.data.crash_after_steps and _steps > cfg.data.crash_after_steps:
+    if crash_after_steps and _steps > crash_after_steps:
         raise KeyboardInterrupt("simulated kill")
     return nn.functional.cross_entropy(output, target)
 
