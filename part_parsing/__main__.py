@@ -1,0 +1,116 @@
+"""Commands of part-level action parsing on Kinetics-TPS.
+
+    python -m part_parsing evaluate --gt-vid F --gt-part F --pred-vid F --pred-part F
+        [--curve OUT.png] [--json OUT.json]
+    python -m part_parsing gt --annotations DIR --lists DIR --out DIR
+    python -m part_parsing show --annotations DIR --video VIDEO --out PNG [--pred-part F] [--frames DIR | --videos DIR]
+
+A bad input file prints one line ``python -m part_parsing: error: <file>: <what>`` and exits with 2.
+A new command adds an entry to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+PROG = "python -m part_parsing"
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    for name in ("gt-vid", "gt-part", "pred-vid", "pred-part"):
+        parser.add_argument(f"--{name}", required=True, type=Path, help=f"{name.replace('-', '_')}_result.json")
+    parser.add_argument("--curve", type=Path, help="write the acc(t) curve as PNG")
+    parser.add_argument("--json", type=Path, help="write the score, per-video PSC and the curve as JSON")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from part_parsing.evaluate import evaluate_files, write_curve
+    from part_parsing.tps import write_json_atomic
+
+    result = evaluate_files(args.gt_vid, args.gt_part, args.pred_vid, args.pred_part)
+    print(f"Kinetics-TPS score: {result.score:.6f} over {len(result.videos)} videos "
+          f"(mean PSC {result.psc.mean():.4f}, class accuracy {result.class_correct.mean():.4f})")
+    if args.curve:
+        print(f"wrote {write_curve(result, args.curve)}")
+    if args.json:
+        print(f"wrote {write_json_atomic(args.json, result.to_json())}")
+    return 0
+
+
+def _gt_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", required=True, type=Path, help="<split>_annotations folder")
+    parser.add_argument("--lists", required=True, type=Path, help="the list/ folder (vocabularies)")
+    parser.add_argument("--out", required=True, type=Path, help="writes gt_vid_result.json, gt_part_result.json")
+
+
+def _gt(args: argparse.Namespace) -> int:
+    from part_parsing.tps import check_vocabulary, ground_truth, iter_videos, read_lists, write_evaluation_files
+
+    lists = read_lists(args.lists)
+    videos = []
+    for video in iter_videos(args.annotations):
+        check_vocabulary(video, lists, args.annotations)
+        videos.append(video)
+    gt_vid, gt_part = ground_truth(videos)
+    paths = write_evaluation_files(args.out, gt_vid, gt_part, prediction=False)
+    frames = sum(len(frames) for frames in gt_part.values())
+    print(f"wrote {paths[0]} and {paths[1]}: {len(gt_vid)} videos, {frames} scored frames")
+    return 0
+
+
+def _show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", required=True, type=Path, help="<split>_annotations folder")
+    parser.add_argument("--video", required=True, help="video name, e.g. Y0-KQvJjKAw_000057_000067")
+    parser.add_argument("--out", required=True, type=Path, help="PNG file")
+    parser.add_argument("--pred-part", type=Path, help="pred_part_result.json to draw beside the ground truth")
+    images = parser.add_mutually_exclusive_group()
+    images.add_argument("--frames", type=Path, help="rawframes root: <root>/<class>/<video>/img_NNNNN.jpg")
+    images.add_argument("--videos", type=Path, help="videos root: <root>/<class>/<video>.mp4")
+    parser.add_argument("--count", type=int, default=4, help="frames to draw")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from part_parsing.show import write_show
+
+    path = write_show(args.annotations, args.video, args.out, frames_root=args.frames, videos_root=args.videos,
+                      pred_part=args.pred_part, count=args.count)
+    print(f"wrote {path}")
+    return 0
+
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+COMMANDS: dict[str, Command] = {
+    "evaluate": ("the official Kinetics-TPS score of predictions", _evaluate_arguments, _evaluate),
+    "gt": ("ground-truth evaluation files from an annotation tree", _gt_arguments, _gt),
+    "show": ("a picture of a video's part-level parsing", _show_arguments, _show),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def _message(err: Exception) -> str:
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    return str(err)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except (ValueError, OSError) as err:  # bad input: one line, no traceback
+        print(f"{PROG}: error: {_message(err)}".replace("\n", " "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
