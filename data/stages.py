@@ -21,6 +21,7 @@ class SyntheticStage:
 
 @dataclass
 class PrepareStage:
+    enabled: bool = True  # off for journeys without NTU skeletons (e.g. Kinetics-TPS only)
     workers: int = 0  # 0: all cores
 
 
@@ -48,6 +49,8 @@ def synthetic_stages(ctx: Context) -> list[Stage]:
 
 def prepare_stages(ctx: Context) -> list[Stage]:
     cfg, paths = ctx.cfg, ctx.paths
+    if not cfg.prepare.enabled:
+        return []
     if not paths.skeletons:
         raise ConfigError("pipeline: 'skeletons' names no folder of .skeleton files (and synthetic is off)")
     split_dirs = [paths.split_dir(cfg.benchmark, split) for split in ("train", "test")]

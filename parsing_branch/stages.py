@@ -9,12 +9,15 @@ from pipeline.core import PROJECT_ROOT, Context, Stage, register, scores_done, t
 
 @dataclass
 class ParsingBranchStage:
+    enabled: bool = True
     config: str = "configs/demo/parsing.yaml"
     overrides: list[str] = field(default_factory=list)
 
 
 def parsing_branch_stages(ctx: Context) -> list[Stage]:
     cfg, paths = ctx.cfg, ctx.paths
+    if not cfg.parsing_branch.enabled:
+        return []
     work_dir = paths.run_dir("parsing")
     overrides = [f"data.root={paths.prepared}", f"data.benchmark={cfg.benchmark}",
                  f"data.parsing_dir={paths.parsing_maps}", *cfg.parsing_branch.overrides]
