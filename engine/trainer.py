@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import logging
 import math
@@ -52,6 +51,7 @@ from engine.distributed import (
     cleanup,
     init_distributed,
 )
+from engine.errors import describe_os_error
 from engine.scores import save_scores
 from engine.task import EpochSampler, IndexedCollate, IndexedDataset, Task, class_labels, move_to
 from engine.workdir import (
@@ -113,17 +113,6 @@ def run_task(task: Task, argv: list[str] | None = None) -> int:
         print(f"interrupted: {cfg.work_dir} keeps every finished epoch; continue with --resume", file=sys.stderr)
         return 130
     return 0
-
-
-def describe_os_error(err: OSError) -> str:
-    """One line for a file-system error: ``no space left on <path>``, or the message with the path."""
-    if err.errno == errno.ENOSPC:
-        return f"no space left on {err.filename or 'the output disk'}"
-    if err.errno == errno.EROFS:
-        return f"read-only file system: cannot write {err.filename or 'the work dir'}"
-    if err.filename and err.strerror:
-        return f"{err.filename}: {err.strerror}"
-    return str(err)
 
 
 def run(task: Task, cfg: Experiment, args: argparse.Namespace) -> dict[str, Any]:

@@ -165,7 +165,7 @@ def test_bad_files_raise_or_are_recorded(skeletons: Path, tmp_path: Path, monkey
         SkeletonFormatError, match=r"S002C002P003R001A010.skeleton: line 6: expected a joint line"
     ):
         prepare([skeletons], root, workers=1, progress=False)
-    assert main(["prepare", "--skeletons", str(skeletons), "--out", str(root), "--workers", "1"]) == 1
+    assert main(["prepare", "--skeletons", str(skeletons), "--out", str(root), "--workers", "1"]) == 2  # user error
 
     parsed = []
     original = data.prepare.process_file

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from engine.trainer import describe_os_error, run_task
+from engine.errors import describe_os_error
+from engine.trainer import run_task
 from engine.workdir import resume_differences
 from tests.toy_task import TASK, ToyExperiment
 
@@ -105,3 +106,14 @@ def test_a_missing_data_folder_is_one_line_and_exit_2(tmp_path: Path, capsys) ->
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and str(tmp_path / "nope") in err and "Traceback" not in err
     assert not (work / "config.yaml").exists()
+
+
+def test_data_cli_reports_a_missing_folder_in_one_line(tmp_path: Path, capsys) -> None:
+    from data.ntu.__main__ import main
+
+    assert main(["prepare", "--skeletons", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "none") in err and "Traceback" not in err
+    assert main(["export-npz", "--prepared", str(tmp_path / "none"), "--benchmark", "ntu60-xsub",
+                 "--out", str(tmp_path / "x.npz")]) == 2
+    assert "meta.json" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from data.ntu import BENCHMARKS
 from data.prepare import keep_freed_memory, prepare
 from data.skeleton import SkeletonError
 from data.storage import export_npz
+from engine.errors import describe_os_error
 
 DESCRIPTION = "NTU RGB+D skeletons: preprocess into prepared splits, or export the reference's padded .npz."
 
@@ -46,7 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
     e.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (OSError, ValueError) as err:  # missing folders, unreadable or malformed files
+        message = describe_os_error(err) if isinstance(err, OSError) else str(err)
+        print(f"python -m data.ntu: error: {message}", file=sys.stderr)
+        return 2
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "export-npz":
         export_npz(args.prepared, args.benchmark, args.out)
         print(f"wrote {args.out}")
@@ -57,11 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             args.skeletons, args.out, args.benchmarks, on_error=args.on_error, workers=args.workers
         )
     except SkeletonError as err:
-        print(
-            f"error: {err}\n(use --on-error skip to record bad files and go on; finished files are cached)",
-            file=sys.stderr,
-        )
-        return 1
+        print(f"python -m data.ntu: error: {err} (--on-error skip records bad files and goes on; "
+              "finished files are cached)", file=sys.stderr)
+        return 2
     print(summary)
     return 0
 
