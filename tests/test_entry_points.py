@@ -16,7 +16,8 @@ ENTRY_POINTS = [
     ("parsing.__main__", []), ("parsing.__main__", ["parse"]), ("parsing.__main__", ["frames"]),
     ("parsing.__main__", ["show", "feature-map"]), ("pipeline.__main__", []), ("pose_branch.infer", []),
     ("part_parsing.__main__", []), ("part_parsing.__main__", ["evaluate"]), ("benchmarks.harness", []),
-    ("benchmarks.gpu_check", []),
+    ("benchmarks.gpu_check", []), ("train_rgb", []), ("train_multitask", []), ("multitask.__main__", []),
+    ("multitask.__main__", ["export"]), ("multitask.__main__", ["show"]),
 ]
 # a repository file: a top-level folder, then a path ending in a file extension
 REPO_PATH = re.compile(r"\b((?:configs|data|parsing|engine|fusion|pipeline|docs|benchmarks|tests)/[\w/{}<>-]+\.\w+)")
