@@ -1,7 +1,11 @@
-"""The parsing chain's commands: ``frames`` (videos -> person frames), ``parse`` (-> maps), ``show``.
+"""The parsing chain's commands: ``frames`` (videos -> person frames), ``parse`` (-> maps), ``store``, ``show``.
 
     python -m parsing frames --videos VIDEOS --skeletons SKELETONS --out FRAMES
     python -m parsing parse --frames FRAMES --out PARSING --checkpoint final.pth [--device cuda --amp bf16]
+    python -m parsing parse --videos VIDEOS --skeletons SKELETONS --out PARSING --checkpoint final.pth  # one pass
+    python -m parsing parse ... --out-store PARSING_STORE  # into a parsing store instead of .npy files
+    python -m parsing store pack --maps PARSING --out PARSING_STORE
+    python -m parsing store unpack --store PARSING_STORE --out PARSING
     python -m parsing parse --model pspnet --frames FRAMES --out PARSING --checkpoint PSPNet_last  # IPP-Net
     torchrun --nproc-per-node 8 -m parsing parse --frames FRAMES --out PARSING --checkpoint final.pth
     python -m parsing show {feature-map,gif,overlay} ...
@@ -41,9 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     frames.add_argument("--out", required=True, help="writes <out>/<name>/<frame>.jpg")
     _add_shard_options(frames)
 
-    parse = commands.add_parser("parse", help="run a human parser (SCHP or PSPNet) over person-frame folders")
-    parse.add_argument("--frames", required=True, help="folder of <name>/<frame>.jpg person frames")
-    parse.add_argument("--out", required=True, help="writes <out>/<name>.npy, uint8 (frames, h, w, 1)")
+    parse = commands.add_parser("parse", help="run a human parser (SCHP or PSPNet) over person frames or videos")
+    source = parse.add_mutually_exclusive_group(required=True)
+    source.add_argument("--frames", help="folder of <name>/<frame>.jpg person frames")
+    source.add_argument("--videos", help="folder of <name>_rgb.avi: decode, crop and parse in one pass (with "
+                                         "--skeletons; maps differ slightly from --frames': no JPEG round trip)")
+    parse.add_argument("--skeletons", help="with --videos: folder of <name>.skeleton giving the person boxes")
+    parse.add_argument("--keep-frames", help="with --videos: also write the person frames <dir>/<name>/<frame>.jpg")
+    parse.add_argument("--workers", type=int, default=4, help="with --videos: video-decoding processes")
+    target = parse.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="writes <out>/<name>.npy, uint8 (frames, h, w, 1)")
+    target.add_argument("--out-store", help="writes into a parsing store (python -m parsing store)")
     parse.add_argument("--model", default="schp", choices=sorted(PARSER_MODEL_NAMES),
                        help="schp: EPP-Net's parser (119 x 119 maps); pspnet: IPP-Net's (256 x 256 maps)")
     weights = parse.add_mutually_exclusive_group(required=True)
@@ -59,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--device", default="auto", help="auto, cpu or cuda (torchrun: cuda:LOCAL_RANK)")
     parse.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="autocast on CUDA")
     _add_shard_options(parse)
+
+    store = commands.add_parser("store", help="a compact parsing store: .npy maps in, .npy maps out")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    pack = store_commands.add_parser("pack", help="<name>.npy maps into a parsing store (resumable)")
+    pack.add_argument("--maps", required=True, help="folder of <name>.npy parsing maps")
+    pack.add_argument("--out", required=True, help="the parsing store (created if missing)")
+    pack.add_argument("--workers", type=int, default=1, help="packing processes")
+    pack.add_argument("--quiet", action="store_true", help="no progress bar")
+    unpack = store_commands.add_parser("unpack", help="a parsing store back to <name>.npy, byte for byte")
+    unpack.add_argument("--store", required=True, help="the parsing store")
+    unpack.add_argument("--out", required=True, help="writes <out>/<name>.npy")
+    unpack.add_argument("--quiet", action="store_true", help="no progress bar")
 
     show = commands.add_parser("show", help="pictures of parsing maps")
     pictures = show.add_subparsers(dest="picture", required=True)
@@ -105,8 +129,15 @@ def _run_parse(args: argparse.Namespace) -> int:
 
     from engine.distributed import pick_device
     from parsing.batch import resolve_shard
+    from parsing.map_files import NpyMaps
     from parsing.parse import get_parser_model, parse_folder
+    from parsing.store import ParsingStore
+    from parsing.video_parse import parse_videos
 
+    if args.videos and not args.skeletons:
+        raise ValueError("--videos needs --skeletons: the person boxes come from the skeleton files")
+    if args.frames and (args.skeletons or args.keep_frames):
+        raise ValueError("--skeletons and --keep-frames go with --videos, not --frames")
     parser_model = get_parser_model(args.model)
     shard = resolve_shard(args.shard_index, args.shard_count)
     device = pick_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))
@@ -120,18 +151,26 @@ def _run_parse(args: argparse.Namespace) -> int:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)  # lets cuDNN pick its fastest convolutions
     input_size = args.input_size or parser_model.input_size(args.label_set)
-    summary = parse_folder(
-        model,
-        args.frames,
-        args.out,
-        input_size=input_size,
-        batch_size=args.batch_size,
-        amp=args.amp,
-        shard=shard,
-        show_progress=not args.quiet,
-        model_name=args.model,
-    )
+    out = ParsingStore.create(args.out_store) if args.out_store else NpyMaps(args.out)
+    options = dict(input_size=input_size, batch_size=args.batch_size, amp=args.amp, shard=shard,
+                   show_progress=not args.quiet, model_name=args.model)
+    if args.videos:
+        summary = parse_videos(model, args.videos, args.skeletons, out, workers=args.workers,
+                               keep_frames=args.keep_frames, **options)
+    else:
+        summary = parse_folder(model, args.frames, out, **options)
     log.info("parsing, shard %d/%d: %s", shard.index, shard.count, summary)
+    return 1 if summary.failed else 0
+
+
+def _run_store(args: argparse.Namespace) -> int:
+    from parsing.store_pack import pack_maps, unpack_store
+
+    if args.store_command == "pack":
+        summary = pack_maps(args.maps, args.out, workers=args.workers, show_progress=not args.quiet)
+    else:
+        summary = unpack_store(args.store, args.out, show_progress=not args.quiet)
+    log.info("store %s: %s", args.store_command, summary)
     return 1 if summary.failed else 0
 
 
@@ -152,7 +191,7 @@ def _run_show(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    runners = {"frames": _run_frames, "parse": _run_parse, "show": _run_show}
+    runners = {"frames": _run_frames, "parse": _run_parse, "store": _run_store, "show": _run_show}
     try:
         return runners[args.command](args)
     except (ValueError, OSError, RuntimeError) as err:  # bad input: a one-line message, not a traceback

@@ -138,13 +138,14 @@ def render_feature_map(labels: np.ndarray, num_frames: int | None = None, *, tra
                        byte_wrap: bool | None = None) -> np.ndarray:
     """Lay N label maps out in the ``(480, 480, 3)`` uint8 RGB feature map of ``layout``.
 
-    ``labels``: ``(T, H, W)`` or ``(T, H, W, 1)`` uint8 class indices of any H, W (a memory map is
-    fine: only the N frames shown are read). ``num_frames``: N, by default 9 for ``"eppnet"`` and 5
-    for ``"ipp-net"``. ``train`` adds the layout's randomness, drawn from ``rng`` (a fresh unseeded
-    generator when None): for ``"eppnet"`` the random frame interval, one horizontal flip with
-    probability 0.5 and one rotation angle in [0, 30) degrees shared by all tiles; for ``"ipp-net"``
-    the random frame step only. ``byte_wrap`` applies :func:`byte_wrap_like_to_pil_image` last; None
-    means the layout's reference behaviour: on for ``"ipp-net"``, off for ``"eppnet"``.
+    ``labels``: ``(T, H, W)`` or ``(T, H, W, 1)`` uint8 class indices of any H, W (a memory map or a
+    ``parsing.store.StoredMaps`` is fine: only the N frames shown are read, one ``labels[t]`` each).
+    ``num_frames``: N, by default 9 for ``"eppnet"`` and 5 for ``"ipp-net"``. ``train`` adds the
+    layout's randomness, drawn from ``rng`` (a fresh unseeded generator when None): for ``"eppnet"``
+    the random frame interval, one horizontal flip with probability 0.5 and one rotation angle in
+    [0, 30) degrees shared by all tiles; for ``"ipp-net"`` the random frame step only. ``byte_wrap``
+    applies :func:`byte_wrap_like_to_pil_image` last; None means the layout's reference behaviour:
+    on for ``"ipp-net"``, off for ``"eppnet"``.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown feature-map layout {layout!r}; expected one of {', '.join(LAYOUTS)}")

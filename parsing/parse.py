@@ -2,12 +2,14 @@
 
     python -m parsing parse --frames FRAMES --out PARSING --checkpoint final.pth [--device cuda --amp bf16]
     python -m parsing parse --model pspnet --frames FRAMES --out PARSING --checkpoint PSPNet_last
+    python -m parsing parse --frames FRAMES --out-store PARSING_STORE --checkpoint final.pth  # parsing.store
 
 Two parsers share the batching: ``schp`` (EPP-Net's, 119 x 119 maps from 473 inputs) and ``pspnet``
 (IPP-Net's, 256 x 256 maps from 256 inputs); :data:`PARSER_MODELS` holds what differs between them.
 Each sample folder holds ``0.jpg, 1.jpg, ...``; frames are taken in the order of the integer in
-their names. The batch is resumable (existing ``.npy`` files are skipped), shardable (explicitly or
-by torchrun's RANK/WORLD_SIZE) and records failing samples in ``<out>/failures.txt``.
+their names. The maps go to a folder of ``.npy`` files or a parsing store (``parsing.map_files``).
+The batch is resumable (samples already written are skipped), shardable (explicitly or by torchrun's
+RANK/WORLD_SIZE) and records failing samples in ``<out>/failures.txt``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from data.storage import save_npy
 from parsing import pspnet, schp
 from parsing.batch import BatchSummary, Shard, record_failure
 from parsing.labels import get_label_set
+from parsing.map_files import MapFiles, NpyMaps
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -78,12 +80,14 @@ def read_frame_rgb(path: Path) -> np.ndarray:
 class ParserModel:
     """What differs between the parsers ``parse`` runs; the batching, files and failures are shared.
 
-    ``frame_input(path, S)``: one frame file -> ``(3, S, S)`` float32. ``label_batch(model, batch, amp)``:
+    ``frame_input(path, S)``: one frame file -> ``(3, S, S)`` float32. ``image_input(image, S)``: the
+    same from a decoded ``(H, W, 3)`` uint8 BGR image (a video frame). ``label_batch(model, batch, amp)``:
     ``(N, 3, S, S)`` -> ``(N, h, w)`` uint8. ``build(label_set, seed)``: random weights.
     ``load(checkpoint, label_set, device)``: official weights. ``input_size(label_set)``: default S.
     """
 
     frame_input: Callable[[Path, int], np.ndarray]
+    image_input: Callable[[np.ndarray, int], np.ndarray]
     label_batch: Callable[[nn.Module, torch.Tensor, str | None], np.ndarray]
     build: Callable[[str, int | None], nn.Module]
     load: Callable[[str, str, torch.device], nn.Module]
@@ -94,6 +98,7 @@ PARSER_MODELS: dict[str, ParserModel] = {
     # EPP-Net: SCHP on OpenCV's BGR frames, letterboxed (REFERENCE.md §8).
     "schp": ParserModel(
         frame_input=lambda path, size: schp.schp_input(read_frame(path), size),
+        image_input=schp.schp_input,
         label_batch=schp.parse_batch,
         build=schp.build_schp,
         load=schp.load_schp_checkpoint,
@@ -102,6 +107,7 @@ PARSER_MODELS: dict[str, ParserModel] = {
     # IPP-Net: PSPNet on PIL's RGB frames, stretched (liujf69/IPP-Net-Parsing, Human_Parsing/gen_parsing.py).
     "pspnet": ParserModel(
         frame_input=lambda path, size: pspnet.pspnet_input(read_frame_rgb(path), size),
+        image_input=lambda image_bgr, size: pspnet.pspnet_input(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB), size),
         label_batch=pspnet.parse_batch,
         build=pspnet.build_pspnet,
         load=pspnet.load_pspnet_checkpoint,
@@ -166,7 +172,7 @@ def _prefetch(dirs: list[Path], input_size: int, model_name: str) -> Iterator[tu
 def parse_folder(
     model: nn.Module,
     frames_dir: str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | MapFiles,
     *,
     input_size: int = 473,
     batch_size: int = 4,
@@ -175,21 +181,24 @@ def parse_folder(
     show_progress: bool = True,
     model_name: str = "schp",
 ) -> BatchSummary:
-    """Parse every sample folder of ``frames_dir`` into ``out_dir/<sample>.npy`` with the parser ``model_name``.
+    """Parse every sample folder of ``frames_dir`` with the parser ``model_name`` into ``out_dir``: a folder
+    (``<sample>.npy``) or a :class:`parsing.store.ParsingStore`.
 
-    Samples with an existing ``.npy`` are skipped; outputs are written atomically; a failing sample
-    is recorded in ``out_dir/failures.txt`` and the batch goes on. The bar counts frames per second.
+    Samples already written are skipped; outputs are written atomically; a failing sample is
+    recorded in ``failures.txt`` of the output and the batch goes on. The bar counts frames per second.
     """
     get_parser_model(model_name)  # an unknown name is an error before any file is touched
-    frames_dir, out_dir = Path(frames_dir), Path(out_dir)
+    frames_dir = Path(frames_dir)
     if not frames_dir.is_dir():
         raise FileNotFoundError(f"{frames_dir}: the person-frames folder does not exist")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir if isinstance(out_dir, MapFiles) else NpyMaps(out_dir)
+    out.root.mkdir(parents=True, exist_ok=True)
     names = [p.name for p in frames_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     summary = BatchSummary()
     todo = []
+    done = out.names()
     for name in (shard or Shard()).select(names):
-        if (out_dir / f"{name}.npy").is_file():
+        if name in done:
             summary.skipped.append(name)
         else:
             todo.append(frames_dir / name)
@@ -201,9 +210,9 @@ def parse_folder(
             try:
                 if isinstance(loaded, Exception):
                     raise loaded
-                save_npy(out_dir / f"{name}.npy", parse_inputs(model, loaded, batch_size, amp, model_name))
+                out.write(name, parse_inputs(model, loaded, batch_size, amp, model_name))
             except Exception as err:  # one bad sample must not stop a batch of thousands
-                record_failure(out_dir, name, err)
+                record_failure(out.root, name, err)
                 summary.failed.append(name)
             else:
                 summary.done.append(name)

@@ -7,6 +7,9 @@ feeder's ToPILImage, no augmentation (``color_jitter: 0``; liujf69/IPP-Net-Parsi
 Resize of a PIL image), ToTensor, ImageNet normalisation; the order and the results are those of
 the papers' torchvision transforms, so a given feature map gives the same tensor (the tests compare them).
 
+The maps come from a folder of ``<name>.npy`` files or a parsing store (``parsing.store``), read lazily
+either way: only the frames a feature map shows are read, and the feature maps are the same.
+
 Randomness comes from torch's generator (one draw per sample seeds the renderer's NumPy generator,
 ColorJitter draws from torch itself), which the engine re-seeds per epoch, rank and loader worker:
 runs are reproducible for a given number of loader workers.
@@ -14,7 +17,6 @@ runs are reproducible for a given number of loader workers.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from torchvision import transforms
 
 from data.storage import save_npy
 from parsing.feature_map import render_feature_map
+from parsing.map_files import MapFiles, open_parsing_maps
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,21 +38,24 @@ SHOWN_MISSING = 5  # how many missing sample names an error message lists
 
 
 class MissingParsingMapsError(FileNotFoundError):
-    """Some samples of a split have no ``<name>.npy`` in the parsing folder."""
+    """Some samples of a split have no map in the parsing folder or store."""
 
 
-def check_parsing_maps(names: Sequence[str], parsing_dir: Path) -> None:
-    """Raise one error naming how many and which samples have no parsing map, before any training."""
-    if not parsing_dir.is_dir():
-        raise MissingParsingMapsError(f"parsing folder {parsing_dir} does not exist")
-    with os.scandir(parsing_dir) as entries:  # one directory listing instead of a stat per sample
-        present = {entry.name for entry in entries}
-    missing = [name for name in names if f"{name}.npy" not in present]
+def check_parsing_maps(names: Sequence[str], parsing_dir: Path) -> MapFiles:
+    """The maps at ``parsing_dir`` (folder or store); one error naming how many and which samples have
+    none, before any training."""
+    try:
+        maps = open_parsing_maps(parsing_dir)
+    except FileNotFoundError as err:
+        raise MissingParsingMapsError(str(err)) from None
+    missing = maps.missing(names)  # one directory listing instead of a stat per sample
     if missing:
         shown = ", ".join(missing[:SHOWN_MISSING]) + (", ..." if len(missing) > SHOWN_MISSING else "")
         raise MissingParsingMapsError(
-            f"{len(missing)} of {len(names)} samples have no parsing map <name>.npy in {parsing_dir}: {shown}"
+            f"{len(missing)} of {len(names)} samples have no parsing map in the {maps.description} "
+            f"{parsing_dir}: {shown}"
         )
+    return maps
 
 
 class ParsingFeatureMapDataset(Dataset):
@@ -60,7 +66,7 @@ class ParsingFeatureMapDataset(Dataset):
     :func:`parsing.feature_map.render_feature_map`; the maps may be of any size. ``cache_dir``
     (evaluation only) keeps each sample's resized uint8 image as ``.npy``: evaluation images are
     deterministic, so later epochs read them instead of rendering again. Delete the folder when the
-    parsing maps change.
+    parsing maps change. ``parsing_dir`` is a folder of ``<name>.npy`` maps or a parsing store.
     """
 
     def __init__(self, names: Sequence[str], labels: Sequence[int] | np.ndarray, parsing_dir: str | Path, *,
@@ -79,7 +85,7 @@ class ParsingFeatureMapDataset(Dataset):
         self.byte_wrap = layout == "ipp-net" if byte_wrap is None else byte_wrap  # None: the layout's reference
         self.image_size = image_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        check_parsing_maps(self.sample_names, self.parsing_dir)
+        self.maps = check_parsing_maps(self.sample_names, self.parsing_dir)
         jitter = train and color_jitter > 0  # ColorJitter(0, 0, 0) would change nothing but draw from torch
         self.jitter = transforms.ColorJitter(color_jitter, color_jitter, color_jitter) if jitter else None
         # Resize of a PIL image (bilinear with antialiasing), as the reference's transform does.
@@ -92,12 +98,12 @@ class ParsingFeatureMapDataset(Dataset):
 
     def feature_map(self, index: int) -> np.ndarray:
         """The sample's ``(480, 480, 3)`` uint8 feature map (random in training)."""
-        labels = np.load(self.parsing_dir / f"{self.sample_names[index]}.npy", mmap_mode="r")
         rng = None
         if self.train:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
-        return render_feature_map(labels, self.num_frames, train=self.train, rng=rng, layout=self.layout,
-                                  byte_wrap=self.byte_wrap)
+        with self.maps.open(self.sample_names[index]) as labels:
+            return render_feature_map(labels, self.num_frames, train=self.train, rng=rng, layout=self.layout,
+                                      byte_wrap=self.byte_wrap)
 
     def image(self, index: int) -> np.ndarray:
         """The ``(image_size, image_size, 3)`` uint8 image the network sees, before normalisation."""

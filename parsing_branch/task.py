@@ -40,7 +40,9 @@ class ParsingDataConfig:
     root: str = ""  # prepared data (python -m data.ntu prepare --out ROOT) giving split names and labels
     train_list: str = ""  # or EPP-Net's sample lists, used when root is empty
     test_list: str = ""
-    parsing_dir: str = ""  # folder of <name>.npy parsing maps (uint8 (T, H, W, 1): SCHP 119, PSPNet 256)
+    # folder of <name>.npy parsing maps (uint8 (T, H, W, 1): SCHP 119, PSPNet 256), or a parsing store
+    # (python -m parsing store pack): the same feature maps either way
+    parsing_dir: str = ""
     layout: Literal["eppnet", "ipp-net"] = "eppnet"  # parsing.feature_map: 3 x 3 palette grid, or grey strips
     byte_wrap: bool | None = None  # IPP-Net's ToPILImage byte wrap; null: on for ipp-net, off for eppnet
     num_frames: int = 9  # frames per feature map: 9 in EPP-Net, 5 in IPP-Net

@@ -13,6 +13,7 @@ from parsing.__main__ import main
 from parsing.batch import Shard, read_failures, resolve_shard
 from parsing.parse import list_frames, load_parsing_map, parse_folder
 from parsing.schp import SchpOutput
+from parsing.store import ParsingStore
 
 SAMPLE = "S001C001P001R001A001"
 INPUT_SIZE = 33  # tiny inputs keep ResNet-101 fast; maps are (33 + 3) // 4 = 9 pixels wide
@@ -80,6 +81,20 @@ def test_resume_skips_done_samples(model: StubParser, frames_dir: Path, tmp_path
     again = parse_folder(model, frames_dir, out, input_size=INPUT_SIZE, show_progress=False)
     assert again.skipped == GOOD and not again.done
     assert again.failed == BAD  # retried, failing again
+
+
+def test_parse_writes_into_a_store_as_into_a_folder(model: StubParser, frames_dir: Path, tmp_path: Path) -> None:
+    folder = parse_folder(model, frames_dir, tmp_path / "npy", input_size=INPUT_SIZE, show_progress=False)
+    store_dir = tmp_path / "store"
+    summary = parse_folder(model, frames_dir, ParsingStore.create(store_dir), input_size=INPUT_SIZE,
+                           show_progress=False)
+    assert summary.done == folder.done == GOOD and summary.failed == BAD
+    assert set(read_failures(store_dir)) == set(BAD)
+    store = ParsingStore(store_dir)
+    for name in GOOD:
+        assert store.npy_bytes(name) == (tmp_path / "npy" / f"{name}.npy").read_bytes()
+    again = parse_folder(model, frames_dir, store, input_size=INPUT_SIZE, show_progress=False)
+    assert again.skipped == GOOD and not again.done
 
 
 def test_shards_partition_the_samples(model: StubParser, frames_dir: Path, tmp_path: Path) -> None:
