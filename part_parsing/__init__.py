@@ -1,4 +1,4 @@
-"""Part-level action parsing on Kinetics-TPS: the data, the official score, segment labels, pictures.
+"""Part-level action parsing on Kinetics-TPS: the data, the official score, the coarse-to-fine model, pictures.
 
 The task (ICCV 2021 DeeperAction challenge, ``Hypnosx/Kinetics-TPS``): for each video of 24 human action
 classes, predict the class and, frame by frame, every person's box, the boxes of up to 10 body parts
@@ -17,7 +17,13 @@ Modules:
 - ``segments``: segment-level pseudo-labels (the most frequent state of each part over a segment) and
   the ``"(action) part: state"`` label vocabulary per part group.
 - ``show``: a picture of a video's ground truth beside a prediction.
-- ``__main__``: ``python -m part_parsing {evaluate,gt,show}``.
+- ``backbones``: torchvision video trunks (``r2plus1d_18``, ``r3d_18``, ``mvit_v2_s``, ``s3d``), local weights.
+- ``clips``: a video's clip and its per-segment person tubes, the dataset and its batching.
+- ``labels``: the classifiers' classes, segment labels to targets, and coarse-to-fine decoding.
+- ``task``: the engine task (``train_part.py``): video classifier + one part-state classifier per group.
+- ``predict``: a trained model and given boxes -> ``pred_vid_result.json``, ``pred_part_result.json``.
+- ``stages``: the pipeline stages (off by default; ``configs/demo/part_pipeline.yaml``).
+- ``__main__``: ``python -m part_parsing {evaluate,gt,show,predict}``.
 
 Facts and where they come from: the layout, the list files and frame numbering from 1 (``Hypnosx/
 Kinetics-TPS: README.md``); the evaluation files' shape, the 5-frame sampling, the limits of 10 humans and

@@ -4,6 +4,8 @@
         [--curve OUT.png] [--json OUT.json]
     python -m part_parsing gt --annotations DIR --lists DIR --out DIR
     python -m part_parsing show --annotations DIR --video VIDEO --out PNG [--pred-part F] [--frames DIR | --videos DIR]
+    python -m part_parsing predict --config RUN/config.yaml --weights RUN/checkpoints/last.pt --frames DIR
+        (--annotations DIR | --boxes F | both) --out DIR [--set KEY=VALUE] [--device D] [--batch-size N]
 
 A bad input file prints one line ``python -m part_parsing: error: <file>: <what>`` and exits with 2.
 A new command adds an entry to :data:`COMMANDS`.
@@ -81,11 +83,37 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="the trainer's config (a run's config.yaml)")
+    parser.add_argument("--weights", required=True, type=Path, help="a checkpoint of train_part.py")
+    parser.add_argument("--frames", required=True, type=Path, help="rawframes root: <root>/<class>/<video>/")
+    parser.add_argument("--annotations", type=Path, help="<split>_annotations: the videos and their boxes")
+    parser.add_argument("--boxes", type=Path, help="human and part boxes to use instead (evaluation-file tree)")
+    parser.add_argument("--out", required=True, type=Path, help="writes pred_vid_result.json, pred_part_result.json")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int, default=0, help="videos per batch (default train.eval_batch_size)")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError
+    from part_parsing.predict import run_predict
+
+    try:
+        paths = run_predict(args.config, args.weights, args.frames, args.out, annotations=args.annotations,
+                            boxes=args.boxes, overrides=args.set, device=args.device, batch_size=args.batch_size)
+    except CheckpointError as err:
+        raise ValueError(str(err)) from err
+    print(f"wrote {paths[0]} and {paths[1]}")
+    return 0
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "evaluate": ("the official Kinetics-TPS score of predictions", _evaluate_arguments, _evaluate),
     "gt": ("ground-truth evaluation files from an annotation tree", _gt_arguments, _gt),
     "show": ("a picture of a video's part-level parsing", _show_arguments, _show),
+    "predict": ("prediction files from a trained model and given boxes", _predict_arguments, _predict),
 }
 
 

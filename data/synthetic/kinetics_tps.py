@@ -16,9 +16,11 @@ writes, byte-identically for a seed (layout of ``Hypnosx/Kinetics-TPS`` README.m
 
 What a model should learn is in the pixels: each person is a torso with ten part rectangles filled with the
 colour of the part's current state (:data:`STATE_COLORS`), and the person's motion depends on the class
-(across, bounce, squat, still, sway, circle). States follow a class-dependent rhythm with some noise, so
-segment labels change within a video. Some persons stand partly below the frame (their feet are not
-annotated), and some videos have a few blank frames whose JSON lists no humans.
+(across, bounce, squat, still, sway, circle), as does the scene (:data:`WALL_COLORS`, :data:`FLOOR_COLORS`:
+Kinetics scenes go with their actions, and a video classifier sees the whole frame). States follow a
+class-dependent rhythm with some noise, so segment labels change within a video. A video's name spans its
+length in seconds (``frames / fps``), as Kinetics names do. Some persons stand partly below the frame (their
+feet are not annotated), and some videos have a few blank frames whose JSON lists no humans.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ CLASSES = (("jogging", "across"), ("jumping_jacks", "bounce"), ("squat", "squat"
 GROUP_STATES = {"head": ("none", "look_up", "look_down"), "hip": ("none", "bend", "twist"),
                 "arm": ("unbend", "bend", "raise"), "hand": ("none", "wave", "clap"),
                 "leg": ("unbend", "bend", "step"), "foot": ("step_on", "kick", "none")}
+# The scene of each class: a pale wall and a darker floor (the bottom third), varied a little per video; tinted
+# greys, so that JPEG's colour subsampling does not pull a part's state colour towards another state's.
+WALL_COLORS = ((215, 190, 180), (205, 210, 165), (180, 190, 215), (180, 210, 180), (195, 195, 195), (210, 180, 210))
+FLOOR_COLORS = ((160, 110, 100), (160, 155, 100), (100, 115, 160), (105, 150, 105), (130, 130, 130), (150, 105, 150))
 PART_STATES = tuple(dict.fromkeys(s for states in GROUP_STATES.values() for s in states))
 OBJECTS = ("none", "ball", "rope", "chair")
 # Saturated and far apart, so that JPEG keeps them apart; backgrounds and torsos are greyish.
@@ -94,9 +100,11 @@ class _Person:
     phase: float          # radians, so that two persons do not move in step
 
 
-def _video_name(rng: np.random.Generator) -> str:
+def _video_name(rng: np.random.Generator, seconds: int) -> str:
+    """A Kinetics-style name ``<11-character id>_<start>_<end>`` (seconds), spanning ``seconds``."""
     start = int(rng.integers(0, 300))
-    return "".join(_ID_ALPHABET[i] for i in rng.integers(0, len(_ID_ALPHABET), 11)) + f"_{start:06d}_{start + 10:06d}"
+    video_id = "".join(_ID_ALPHABET[i] for i in rng.integers(0, len(_ID_ALPHABET), 11))
+    return f"{video_id}_{start:06d}_{start + seconds:06d}"
 
 
 def _person_box(person: _Person, motion: str, t: int, cfg: TPSSyntheticConfig) -> tuple[float, ...]:
@@ -213,12 +221,13 @@ def generate(out_dir: str | Path, config: TPSSyntheticConfig | None = None) -> d
         for v in range(cfg.videos_per_class):
             split = "test" if v >= cfg.videos_per_class - cfg.test_per_class else "train"
             rng = np.random.default_rng([cfg.seed, c, v])
-            name = _video_name(rng)
+            name = _video_name(rng, max(1, round(cfg.frames / cfg.fps)))
             people = _plan_people(rng, cfg)
             blank_start = int(rng.integers(0, cfg.frames)) if rng.random() < 0.3 else None
             ramp = np.linspace(-20, 20, cfg.height)[:, None, None] * np.array([0, 1, 0])
-            background = np.broadcast_to(rng.integers(150, 215, 3) + ramp, (cfg.height, cfg.width, 3)
-                                         ).astype(np.uint8)
+            background = np.empty((cfg.height, cfg.width, 3), np.uint8)
+            background[:] = np.clip(np.array(WALL_COLORS[c]) + rng.integers(-8, 9, 3) + ramp, 0, 255)
+            background[cfg.height - cfg.height // 3:] = np.array(FLOOR_COLORS[c]) + rng.integers(-8, 9)
             notes = out / f"{split}_annotations" / action / name / name
             frames_dir = out / f"{split}_frames" / action / name
             notes.mkdir(parents=True)
