@@ -1,4 +1,5 @@
-"""Late fusion at NTU120 XSet size: five streams of 59,477 x 120 logits, from score pickles to top-1/top-5.
+"""Late fusion at NTU120 XSet size: five streams of 59,477 x 120 logits, from score pickles to top-1/top-5,
+and the uncertainty of one table: bootstrap intervals of its seven rows and a McNemar test.
 
 The inputs look like the reference chain's: four CTR-GCN files keyed ``test_i`` (named through the sample
 list) and a parsing file keyed by sample name in a shuffled order, so alignment does real work.
@@ -17,7 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.harness import Result, case
-from fusion import BENCHMARKS, FusionSpec, StreamSpec, fuse_scores, load_streams, topk_accuracy
+from fusion import (
+    BENCHMARKS,
+    Bootstrap,
+    FusionSpec,
+    StreamSpec,
+    bootstrap_intervals,
+    fuse_scores,
+    load_streams,
+    mcnemar,
+    topk_accuracy,
+)
 
 SAMPLES, CLASSES = 59_477, 120
 STREAMS = {"joint": 2.0, "bone": 2.0, "joint-motion": 1.0, "bone-motion": 1.0, "parsing": 2.0}
@@ -68,3 +79,16 @@ def fuse_five_streams() -> Iterator[Result]:
     yield Result(f"{label}: load + fuse + top-k", load_s + fuse_s, "s")
     yield Result(f"{label}: fuse + top-k only", fuse_s, "s")
     yield Result(f"{label}: peak traced memory", peak / 2**20, "MiB")
+
+
+@case("fusion-uncertainty")
+def bootstrap_a_table() -> Iterator[Result]:
+    rng = np.random.default_rng(0)
+    correct = {f"row {i}": rng.random(SAMPLES) < 0.9 for i in range(7)}  # 4 streams, parsing, 2 fusions
+    start = time.perf_counter()
+    bootstrap_intervals(correct, Bootstrap(1000))
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    mcnemar(correct["row 5"], correct["row 6"])
+    yield Result(f"bootstrap 1000 x {SAMPLES} samples, 7 rows", seconds, "s")
+    yield Result(f"McNemar on {SAMPLES} samples", time.perf_counter() - start, "s")

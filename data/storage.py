@@ -1,4 +1,5 @@
-"""Prepared skeleton splits on disk: reading (:func:`open_split`), streaming writers and the .npz export.
+"""Prepared skeleton splits on disk: reading (:func:`open_split`), streaming writers, the .npz and the
+pyskl exports.
 
 A prepared split is a folder ``ROOT/<benchmark>/<split>/`` (docs/ARCHITECTURE.md):
 
@@ -17,21 +18,34 @@ write them). Such a file has no names: samples are called ``train_0, train_1, ..
 like CTR-GCN's score keys) unless ``names`` is given. Its samples come back with trailing all-zero
 rows (the padding) trimmed. The pose feeder counts valid frames as those with a non-zero sum and crops
 from the first frame, so trimmed and padded samples give it identical inputs.
+
+It reads a pyskl / MMAction2 annotation pickle (``ntu60_3danno.pkl`` ...) too: the split named like the
+benchmark (``xsub_val`` for ``ntu60-xsub`` / ``test``), see :mod:`data.pyskl`; :func:`export_pyskl` writes
+one from prepared data.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import struct
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from data.ntu import BENCHMARKS
+from data.pyskl import (
+    DATASET_BENCHMARKS,
+    PICKLE_PROTOCOL,
+    AnnotationSplit,
+    annotation,
+    open_annotation_split,
+    split_name,
+)
 
 SPLITS = ("train", "test")
 FRAME_WIDTH = 150
@@ -146,8 +160,9 @@ def open_split(
     split: str = "train",
     *,
     names: Sequence[str] | str | Path | None = None,
-) -> SkeletonSplit:
-    """Open ``ROOT/<benchmark>/<split>`` written by ``prepare``, or a reference ``.npz`` (``split`` only).
+) -> SkeletonSplit | AnnotationSplit:
+    """Open ``ROOT/<benchmark>/<split>`` written by ``prepare``, a reference ``.npz`` (``split`` only) or a
+    pyskl annotation ``.pkl`` (its list for ``benchmark`` and ``split``, e.g. ``xsub_val``).
 
     For an ``.npz``, ``names`` may give the N sample names (a sequence, or a text file with one per
     line); otherwise they are ``<split>_0, <split>_1, ...``.
@@ -157,6 +172,8 @@ def open_split(
     root = Path(root)
     if root.suffix == ".npz":
         return _open_npz(root, split, names)
+    if root.suffix == ".pkl":
+        return open_annotation_split(root, benchmark, split)
     if benchmark not in BENCHMARKS:
         raise ValueError(f"benchmark must be one of {', '.join(BENCHMARKS)}, found {benchmark!r}")
     folder = root / benchmark / split
@@ -261,3 +278,37 @@ def export_npz(prepared: str | Path, benchmark: str, out: str | Path) -> None:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def export_pyskl(prepared: str | Path, dataset: str, out: str | Path) -> dict[str, int]:
+    """Write the pyskl annotation pickle of ``dataset`` (``ntu60`` or ``ntu120``) from a prepared ROOT.
+
+    Every prepared benchmark of the dataset gives its ``<kind>_train`` / ``<kind>_val`` lists in our split
+    order; the annotations, one per sample, are sorted by name as pyskl's own files are. Returns the
+    number of samples per split name.
+    """
+    if dataset not in DATASET_BENCHMARKS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASET_BENCHMARKS)}, found {dataset!r}")
+    prepared, out = Path(prepared), Path(out)
+    found = [b for b in DATASET_BENCHMARKS[dataset] if (prepared / b / "train" / "meta.json").is_file()]
+    if not found:
+        raise FileNotFoundError(f"{prepared}: none of {', '.join(DATASET_BENCHMARKS[dataset])} is prepared there")
+    splits: dict[str, list[str]] = {}
+    annotations: dict[str, dict[str, Any]] = {}
+    for benchmark in found:
+        copy = BENCHMARKS[benchmark].copy_single_actor
+        for split in SPLITS:
+            data = open_split(prepared, benchmark, split)
+            splits[split_name(benchmark, split)] = list(data.names)
+            for i, name in enumerate(data.names):
+                if name not in annotations:
+                    annotations[name] = annotation(name, data[i], int(data.labels[i]), copy)
+    tmp = _temporary_beside(out)
+    try:
+        with open(tmp, "wb") as f:
+            payload = {"split": splits, "annotations": [annotations[n] for n in sorted(annotations)]}
+            pickle.dump(payload, f, protocol=PICKLE_PROTOCOL)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {key: len(names) for key, names in splits.items()}

@@ -17,7 +17,9 @@ import numpy as np
 
 from engine.scores import load_score_matrix
 from fusion.errors import FusionError
+from fusion.pairs import apply_pairs, check_pairs_agree, read_pair_file
 from fusion.spec import AlignedScores, FusionSpec, StreamScores
+from fusion.streams import PARSING_STREAM
 
 NTU_NAME = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A\d{3}")
 NTU_NAMES = re.compile(rf"(?:{NTU_NAME.pattern}\n)*")
@@ -166,9 +168,17 @@ def load_streams(spec: FusionSpec) -> AlignedScores:
     if not spec.streams:
         raise FusionError("no score streams given (use the EPP-Net --*_Score flags, --score or --config)")
     samples = split_samples(spec)
+    if spec.parsing_pairs is not None and all(s.name != PARSING_STREAM for s in spec.streams):
+        raise FusionError(f"--parsing-pairs {spec.parsing_pairs}: there is no parsing stream to re-order")
     loaded = {}
     for stream in spec.streams:
         keys, matrix = load_score_matrix(stream.path)
+        if stream.name == PARSING_STREAM and spec.parsing_pairs is not None:
+            source = f"{stream.path} with {spec.parsing_pairs}"
+            named = not all(k.startswith(POSITIONAL_PREFIX) for k in keys)
+            keys, matrix = apply_pairs(keys, matrix, read_pair_file(spec.parsing_pairs), source)
+            if named and samples is not None:
+                check_pairs_agree(keys, samples.names, source)
         names = resolve_keys(keys, samples.names if samples else None, str(stream.path))
         loaded[stream.name] = StreamScores(names, matrix, str(stream.path))
     if samples is None:

@@ -10,6 +10,12 @@
     python ensemble.py --config streams.yaml --search-weights --val-score joint=val_j.pkl --val-score ...
     # the results table, per-class CSVs and pictures for the four benchmarks
     python ensemble.py --table results.yaml --out results/
+    # IPP-Net's command line: its weights per benchmark, its parsing scores re-ordered by its pair file
+    python ensemble.py --preset ipp-net --benchmark NTU60XSub --joint_Score j.pkl ... --parsing_Score p.pkl \\
+        --val_sample names.txt --match_txt ntu60_XSubpair.txt
+    # intervals and a paired test; a stacked (logistic regression) fusion fitted on validation scores
+    python ensemble.py ... --bootstrap 1000 --compare "pose fusion" "full fusion"
+    python ensemble.py ... --stack --val-score joint=val_j.pkl ... --save-fused fused.pkl
 
 Unlike the reference script, which adds score files up by position, streams are aligned by sample name:
 files keyed ``test_0, test_1, ...`` (CTR-GCN) are first named through the split's sample list, whose
@@ -23,13 +29,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from engine.scores import ScoreFileError
+import numpy as np
+
+from engine.scores import ScoreFileError, save_scores
 from fusion.align import examples, load_streams
 from fusion.benchmarks import get_benchmark
-from fusion.combine import DEFAULT_GRID, search_weights
+from fusion.combine import DEFAULT_GRID, fuse_scores, search_weights, softmax
 from fusion.errors import FusionError
 from fusion.report import format_report, write_run_outputs, write_tables
+from fusion.significance import DEFAULT_RESAMPLES, DEFAULT_SEED, Bootstrap
 from fusion.spec import (
     AlignedScores,
     FusionSpec,
@@ -40,7 +50,8 @@ from fusion.spec import (
     parse_table_config,
     read_yaml,
 )
-from fusion.streams import EPPNET_FLAGS, EPPNET_WEIGHTS
+from fusion.stacking import fit_stacking
+from fusion.streams import DEFAULT_PRESET, EPPNET_FLAGS, PRESETS, preset_weights
 
 TEST_TUNED_BANNER = (
     "!!! WEIGHTS TUNED ON THE TEST SET: the fused accuracy below is optimistic, not a result !!!"
@@ -54,11 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--benchmark", help="NTU60XSub, NTU60XView, NTU120XSub or NTU120XSet (or ntu60-xsub, ...)"
     )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=DEFAULT_PRESET,
+        help="default weights: epp-net (2, 2, 1, 1, 2) or ipp-net (per benchmark, e.g. NTU60XSub 6, 6, 4, 4, 8)",
+    )
     reference = parser.add_argument_group(
-        "the reference command line (weights joint 2, bone 2, motions 1, parsing 2)"
+        "the reference command line (weights joint 2, bone 2, motions 1, parsing 2; or the --preset's)"
     )
     for flag in EPPNET_FLAGS:
         reference.add_argument(f"--{flag}", metavar="PKL", type=Path)
+    reference.add_argument(
+        "--parsing-pairs",
+        "--match_txt",
+        dest="parsing_pairs",
+        type=Path,
+        metavar="TXT",
+        help="IPP-Net's Match_txt pair file: row i of the parsing stream is row j of its file ('i j' lines)",
+    )
     reference.add_argument(
         "--val_sample",
         "--sample-list",
@@ -97,6 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--allow-test-tuning", action="store_true", help="search on the test scores (labelled)"
     )
+    search.add_argument(
+        "--stack", action="store_true", help="add a logistic-regression fusion fitted on the --val-score files"
+    )
+    trust = parser.add_argument_group("uncertainty and outputs")
+    trust.add_argument(
+        "--bootstrap",
+        type=int,
+        metavar="N",
+        help=f"resamples for the 95%% top-1 intervals in the printed table (--table: always, default "
+        f"{DEFAULT_RESAMPLES})",
+    )
+    trust.add_argument("--bootstrap-seed", type=int, default=DEFAULT_SEED, metavar="SEED")
+    trust.add_argument(
+        "--compare",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("ROW", "ROW"),
+        help='McNemar test between two rows, e.g. --compare "pose fusion" "full fusion" (repeatable)',
+    )
+    trust.add_argument(
+        "--save-fused", type=Path, metavar="PKL", help="write the fused class probabilities {name: (C,)}"
+    )
     tables = parser.add_argument_group("tables and pictures")
     tables.add_argument("--table", type=Path, metavar="YAML", help="score files of the benchmarks")
     tables.add_argument("--class-names", type=Path, metavar="TXT", help="one action name per line")
@@ -104,23 +152,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_from_args(args: argparse.Namespace) -> FusionSpec:
-    """The test-side fusion spec from the command line (and --config, which the flags override)."""
+    """The test-side fusion spec from the command line (and --config, which the flags override).
+
+    Streams without a weight get the ``--preset``'s (EPP-Net's unless told otherwise).
+    """
+    config = read_yaml(args.config) if args.config is not None else None
+    named = args.benchmark or (config.get("benchmark") if isinstance(config, dict) else None)
+    defaults = preset_weights(args.preset, get_benchmark(str(named)).key if named else None)
     streams = [
-        StreamSpec(stream, path, EPPNET_WEIGHTS[stream])
+        StreamSpec(stream, path, defaults[stream])
         for flag, stream in EPPNET_FLAGS.items()
         if (path := getattr(args, flag)) is not None
     ]
-    streams += [parse_stream_arg(text, with_weight=True) for text in args.score]
+    streams += [parse_stream_arg(text, with_weight=True, defaults=defaults) for text in args.score]
     if args.config is not None:
         if streams:
             raise FusionError(
                 f"--config {args.config} already lists the streams; drop the --*_Score/--score flags"
             )
-        spec = parse_fusion_config(read_yaml(args.config), args.config.parent, str(args.config))
+        spec = parse_fusion_config(config, args.config.parent, str(args.config), defaults)
     else:
         spec = FusionSpec(tuple(streams))
     if args.benchmark:
         spec = replace(spec, benchmark=get_benchmark(args.benchmark))
+    if args.parsing_pairs is not None:
+        spec = replace(spec, parsing_pairs=args.parsing_pairs)
     if any(v is not None for v in (args.sample_list, args.data_root, args.labels)):
         # Names and labels given on the command line replace the config's as a whole.
         spec = replace(spec, sample_list=args.sample_list, data_root=args.data_root, labels=args.labels)
@@ -138,15 +194,38 @@ def _parse_grid(text: str) -> list[float]:
     return grid
 
 
+def load_validation(args: argparse.Namespace, spec: FusionSpec, test: AlignedScores, purpose: str) -> AlignedScores:
+    """The --val-score streams, the same ones as the test streams, in the test streams' order."""
+    order = list(test.streams)
+    val_streams = [parse_stream_arg(text, with_weight=False) for text in args.val_score]
+    check_unique(val_streams, "--val-score")
+    by_name = {s.name: s for s in val_streams}
+    if set(by_name) != set(order):
+        raise FusionError(
+            f"--val-score streams {sorted(by_name)} must be the same as the test streams {sorted(order)}"
+        )
+    val = load_streams(FusionSpec(tuple(by_name[n] for n in order), spec.benchmark, args.val_sample_list))
+    leaked = set(val.names).intersection(test.names)
+    if leaked and not args.allow_test_tuning:
+        raise FusionError(
+            f"{len(leaked)} validation samples are test samples too (e.g. {examples(leaked)}); {purpose} on "
+            "them is tuned on test. Use a held-out part of the training split, or pass --allow-test-tuning "
+            "to do it anyway, labelled as tuned on test."
+        )
+    return val
+
+
 def run_search(
-    args: argparse.Namespace, spec: FusionSpec, test: AlignedScores
-) -> tuple[str, dict[str, float]]:
-    """Search weights on validation scores (or, only with --allow-test-tuning, on test) and report on test."""
+    args: argparse.Namespace, spec: FusionSpec, test: AlignedScores, options: dict[str, Any]
+) -> tuple[str, dict[str, float], bool]:
+    """Search weights on validation scores (or, only with --allow-test-tuning, on test) and report on test.
+
+    Returns the report, the weights found and whether they were tuned on test.
+    """
     grid = _parse_grid(args.grid)
     order = list(test.streams)
     initial = [test.weights[n] for n in order]
     lines = []
-    tuned_on_test = False
     if not args.val_score:
         if not args.allow_test_tuning:
             raise FusionError(
@@ -156,27 +235,9 @@ def run_search(
             )
         tuned_on_test = True
         weights, _ = search_weights([test.streams[n] for n in order], test.labels, initial, grid)
-        lines.append(TEST_TUNED_BANNER)
     else:
-        val_streams = [parse_stream_arg(text, with_weight=False) for text in args.val_score]
-        check_unique(val_streams, "--val-score")
-        by_name = {s.name: s for s in val_streams}
-        if set(by_name) != set(order):
-            raise FusionError(
-                f"--val-score streams {sorted(by_name)} must be the same as the test streams {sorted(order)}"
-            )
-        val_spec = FusionSpec(tuple(by_name[n] for n in order), spec.benchmark, args.val_sample_list)
-        val = load_streams(val_spec)
-        leaked = set(val.names).intersection(test.names)
-        if leaked:
-            if not args.allow_test_tuning:
-                raise FusionError(
-                    f"{len(leaked)} validation samples are test samples too (e.g. {examples(leaked)}); "
-                    "weights chosen on them are tuned on test. Use a held-out part of the training split, "
-                    "or pass --allow-test-tuning to do it anyway, labelled as tuned on test."
-                )
-            tuned_on_test = True
-            lines.append(TEST_TUNED_BANNER)
+        val = load_validation(args, spec, test, "a weight search")
+        tuned_on_test = bool(set(val.names).intersection(test.names))
         weights, val_top1 = search_weights([val.streams[n] for n in order], val.labels, initial, grid)
         lines.append(
             f"weights searched on validation ({len(val.names)} samples, names from {val.names_source}): "
@@ -185,29 +246,50 @@ def run_search(
         )
     searched = dict(zip(order, weights, strict=True))
     title = "test, weights TUNED ON TEST" if tuned_on_test else "test, weights from validation"
-    lines.append(format_report(test, searched, title))
+    lines.append(format_report(test, searched, title, **options))
     lines.append(format_report(test, test.weights, "test, the given weights (for comparison)"))
-    if tuned_on_test:
-        lines.append(TEST_TUNED_BANNER)
-    return "\n\n".join(lines), searched
+    return "\n\n".join(lines), searched, tuned_on_test
+
+
+def run_stacking(args: argparse.Namespace, spec: FusionSpec, test: AlignedScores) -> tuple[np.ndarray, str, bool]:
+    """Fit the stacking on the --val-score files; returns its test probabilities (N, C), a line saying how
+    it was fitted, and whether validation overlapped test."""
+    if not args.val_score:
+        raise FusionError(
+            "--stack needs validation scores (--val-score NAME=PATH for each stream, from a part of the "
+            "training split held out from training); it is fitted on them and reported on test"
+        )
+    val = load_validation(args, spec, test, "stacking fitted")
+    model = fit_stacking(val.streams, val.labels, seed=args.bootstrap_seed)
+    line = (
+        f"stacking: logistic regression on the log-softmax scores of {', '.join(model.order)}, fitted on "
+        f"{len(val.names)} validation samples (names from {val.names_source}), reported on test"
+    )
+    return model.scores(test.streams), line, bool(set(val.names).intersection(test.names))
+
+
+def run_table(args: argparse.Namespace, bootstrap: Bootstrap) -> str:
+    """--table: the Markdown table, figures and pictures of the benchmarks a YAML file lists."""
+    fusion_flags = [f"--{f}" for f in EPPNET_FLAGS if getattr(args, f) is not None]
+    fusion_flags += ["--score"] * bool(args.score) + ["--config"] * (args.config is not None)
+    fusion_flags += ["--search-weights"] * args.search_weights + ["--stack"] * args.stack
+    if fusion_flags:
+        raise FusionError(f"--table {args.table} lists the score files itself; drop {', '.join(fusion_flags)}")
+    if args.out is None:
+        raise FusionError("--table needs --out DIR for its files")
+    specs, class_names = parse_table_config(read_yaml(args.table), args.table.parent, str(args.table))
+    files = write_tables(specs, args.out, args.class_names or class_names, bootstrap)
+    return (args.out / "results.md").read_text() + "\nwrote " + ", ".join(str(p) for p in files)
 
 
 def run(argv: Sequence[str] | None = None) -> str:
     """Run the command line and return the report text (errors raise FusionError/ScoreFileError)."""
     args = build_parser().parse_args(argv)
+    if args.bootstrap is not None and args.bootstrap < 1:
+        raise FusionError(f"--bootstrap: expected a number of resamples >= 1, found {args.bootstrap}")
+    bootstrap = Bootstrap(args.bootstrap or DEFAULT_RESAMPLES, args.bootstrap_seed)
     if args.table is not None:
-        fusion_flags = [f"--{f}" for f in EPPNET_FLAGS if getattr(args, f) is not None]
-        fusion_flags += ["--score"] * bool(args.score) + ["--config"] * (args.config is not None)
-        fusion_flags += ["--search-weights"] * args.search_weights
-        if fusion_flags:
-            raise FusionError(
-                f"--table {args.table} lists the score files itself; drop {', '.join(fusion_flags)}"
-            )
-        if args.out is None:
-            raise FusionError("--table needs --out DIR for its files")
-        specs, class_names = parse_table_config(read_yaml(args.table), args.table.parent, str(args.table))
-        files = write_tables(specs, args.out, args.class_names or class_names)
-        return (args.out / "results.md").read_text() + "\nwrote " + ", ".join(str(p) for p in files)
+        return run_table(args, bootstrap)
     spec = spec_from_args(args)
     test = load_streams(spec)
     notes = []
@@ -216,17 +298,39 @@ def run(argv: Sequence[str] | None = None) -> str:
             f"note: {len(test.names)} samples; the full {spec.benchmark.title} test split has "
             f"{spec.benchmark.test_size}"
         )
+    if (args.val_score or args.allow_test_tuning) and not (args.search_weights or args.stack):
+        raise FusionError("--val-score and --allow-test-tuning only apply with --search-weights or --stack")
+    extra, head, tuned_on_test = {}, [], False
+    if args.stack:
+        extra["stacking"], line, tuned_on_test = run_stacking(args, spec, test)
+        head.append(line)
+    options: dict[str, Any] = {
+        "bootstrap": bootstrap if args.bootstrap is not None or args.compare else None,
+        "extra": extra,
+        "compare": [tuple(pair) for pair in args.compare],
+    }
     if args.search_weights:
-        body, weights = run_search(args, spec, test)
+        body, weights, searched_on_test = run_search(args, spec, test, options)
+        tuned_on_test = tuned_on_test or searched_on_test
     else:
-        if args.val_score or args.allow_test_tuning:
-            raise FusionError("--val-score and --allow-test-tuning only apply with --search-weights")
         title = spec.benchmark.title if spec.benchmark else "test"
-        body, weights = format_report(test, test.weights, title), test.weights
-    report = "\n".join([body, *notes])
+        body, weights = format_report(test, test.weights, title, **options), test.weights
+    parts = [TEST_TUNED_BANNER] * tuned_on_test + head + [body]
+    report = "\n\n".join(parts) + "".join(f"\n{note}" for note in notes)
+    if tuned_on_test:
+        report += "\n\n" + TEST_TUNED_BANNER
+    if args.save_fused is not None:
+        fused_scores = fuse_scores(list(test.streams.values()), [weights[n] for n in test.streams])
+        probabilities = extra["stacking"] if args.stack else softmax(fused_scores)
+        save_scores(args.save_fused, dict(zip(test.names, probabilities, strict=True)))
+        what = "the stacking's class probabilities" if args.stack else "softmax of the weighted sum"
+        report += f"\nwrote {what} per sample to {args.save_fused}"
     if args.out is not None:
         fused_as_reported = replace(test, weights=dict(weights))
-        files = write_run_outputs(args.out, report, fused_as_reported, spec.benchmark, args.class_names)
+        files = write_run_outputs(
+            args.out, report, fused_as_reported, spec.benchmark, args.class_names, extra, bootstrap,
+            options["compare"],
+        )
         report += "\nwrote " + ", ".join(str(p) for p in files)
     return report
 

@@ -1,4 +1,5 @@
-"""Combining streams: EPP-Net's weighted sum of logits, and a search of its weights on validation scores."""
+"""Combining streams: EPP-Net's weighted sum of logits, a search of its weights on validation scores, and
+the per-sample normalisation of fused scores into class probabilities."""
 
 from __future__ import annotations
 
@@ -25,6 +26,17 @@ def fuse_scores(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.nd
         np.multiply(stream, np.float32(weight), out=term)
         fused += term
     return fused
+
+
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    """(N, C) logits -> (N, C) float64 log class probabilities per sample."""
+    shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """(N, C) logits -> (N, C) float32 class probabilities per sample (each row sums to 1)."""
+    return np.exp(log_softmax(scores)).astype(np.float32)
 
 
 def search_weights(

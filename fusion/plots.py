@@ -48,14 +48,40 @@ def plot_confusion(path: Path, result: FusionResult, class_names: Sequence[str] 
     fig.savefig(path)
 
 
-def plot_parsing_gain(
-    path: Path, result: FusionResult, class_names: Sequence[str] | None, count: int = 20
-) -> None:
-    """The classes whose top-1 changes most when the parsing stream joins the pose streams."""
+def parsing_gain_classes(result: FusionResult, count: int = 20) -> np.ndarray:
+    """Up to ``count`` classes whose top-1 changes when parsing joins the pose streams, most changed
+    first by size, then ordered by the change; empty when no class changes."""
     delta = result.per_class["full fusion"] - result.per_class["pose fusion"]
     valid = np.flatnonzero(~np.isnan(delta))
-    chosen = valid[np.argsort(-np.abs(delta[valid]), kind="stable")[:count]]
-    chosen = chosen[np.argsort(delta[chosen], kind="stable")]
+    changed = valid[delta[valid] != 0]
+    chosen = changed[np.argsort(-np.abs(delta[changed]), kind="stable")[:count]]
+    return chosen[np.argsort(delta[chosen], kind="stable")]
+
+
+def no_change_message(result: FusionResult) -> str:
+    classes = int(np.sum(~np.isnan(result.per_class["full fusion"])))
+    return (
+        f"no class changed: with parsing, each of the {classes} classes has the top-1 of the pose-only\n"
+        f"fusion ({result.top1['pose fusion']:.2f}% overall, full fusion {result.top1['full fusion']:.2f}%)"
+    )
+
+
+def plot_parsing_gain(
+    path: Path, result: FusionResult, class_names: Sequence[str] | None, count: int = 20
+) -> np.ndarray:
+    """The classes whose top-1 changes most when the parsing stream joins the pose streams (returned); when
+    no class changes, a picture that says so in words instead of an empty chart."""
+    chosen = parsing_gain_classes(result, count)
+    title = f"{result.title}: classes most changed by adding parsing"
+    if not len(chosen):
+        fig = _new_figure((8, 2.5))
+        ax = fig.add_subplot()
+        ax.axis("off")
+        ax.set_title(title)
+        ax.text(0.5, 0.5, no_change_message(result), ha="center", va="center", fontsize=11, transform=ax.transAxes)
+        fig.savefig(path)
+        return chosen
+    delta = result.per_class["full fusion"] - result.per_class["pose fusion"]
     fig = _new_figure((8, 0.3 * len(chosen) + 1.5))
     ax = fig.add_subplot()
     values = 100 * delta[chosen]
@@ -63,6 +89,7 @@ def plot_parsing_gain(
     ax.set_yticks(np.arange(len(chosen)), [action_label(i, class_names) for i in chosen], fontsize=7)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("per-class top-1 change, full fusion - pose-only (percentage points)")
-    ax.set_title(f"{result.title}: classes most changed by adding parsing")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
+    return chosen

@@ -5,45 +5,87 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fusion.align import load_streams
 from fusion.benchmarks import BENCHMARKS, Benchmark
 from fusion.combine import fuse_scores
 from fusion.errors import FusionError
-from fusion.evaluate import FusionResult, evaluate_fusion
+from fusion.evaluate import FusionResult, evaluate_fusion, fusion_rows
 from fusion.metrics import topk_accuracy
 from fusion.plots import action_label, plot_confusion, plot_parsing_gain
+from fusion.significance import DEFAULT_BOOTSTRAP, Bootstrap, bootstrap_intervals, mcnemar
 from fusion.spec import AlignedScores, FusionSpec
-from fusion.streams import PARSING_STREAM
+from fusion.streams import PARSING_STREAM, canonical_stream_name
 
 
-def format_report(data: AlignedScores, weights: Mapping[str, float], title: str) -> str:
-    """Per-stream and fused top-1/top-5 as a fixed-width text table."""
-    width = max(len("fusion"), *(len(n) for n in data.streams))
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
+
+
+def resolve_row(name: str, rows: Sequence[str]) -> str:
+    """A row named on the command line (``--compare``) -> its key: ``fusion`` is ``full fusion``, stream
+    names in any spelling (``joint_motion``)."""
+    key = "full fusion" if name == "fusion" else canonical_stream_name(name)
+    if key not in rows:
+        shown = ["fusion" if r == "full fusion" else r for r in rows]
+        raise FusionError(f"--compare {name!r}: not a row of this table; rows are {', '.join(shown)}")
+    return key
+
+
+def format_report(
+    data: AlignedScores,
+    weights: Mapping[str, float],
+    title: str,
+    *,
+    bootstrap: Bootstrap | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
+    compare: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Per-stream and fused top-1/top-5 as a fixed-width text table.
+
+    Without ``bootstrap`` it is the reference's table: the streams and the full fusion ("fusion"). With
+    it, each top-1 gets its bootstrap interval, the pose-only fusion and the ``extra`` rows ((N, C)
+    scores, e.g. the stacking) are added, and ``compare`` pairs of rows get McNemar's test.
+    """
+    rows = fusion_rows(data, weights) if bootstrap else {**data.streams}
+    if not bootstrap:
+        rows["full fusion"] = fuse_scores(list(data.streams.values()), [weights[n] for n in data.streams])
+    rows.update(extra or {})
+    shown = {name: "fusion" if name == "full fusion" else name for name in rows}
+    width = max(len(label) for label in shown.values())
+    accuracy = {name: topk_accuracy(scores, data.labels) for name, scores in rows.items()}
+    correct = {name: scores.argmax(axis=1) == data.labels for name, scores in rows.items()}
+    intervals = bootstrap_intervals(correct, bootstrap) if bootstrap else {}
+    interval_head = f"  {f'{100 * bootstrap.level:g}% interval':<16}" if bootstrap else ""
     lines = [
         f"{title}: {len(data.names)} samples, {data.num_classes} classes (names from {data.names_source})",
-        f"{'stream':<{width}}  {'weight':>6}  {'top-1':>7}  {'top-5':>7}  file",
+        f"{'stream':<{width}}  {'weight':>6}  {'top-1':>7}{interval_head}  {'top-5':>7}  file",
     ]
-    for name, scores in data.streams.items():
-        acc = topk_accuracy(scores, data.labels)
-        lines.append(
-            f"{name:<{width}}  {weights[name]:>6.2f}  {100 * acc[1]:>6.2f}%  {100 * acc[5]:>6.2f}%  "
-            f"{data.sources.get(name, '')}"
-        )
-    fused = fuse_scores(list(data.streams.values()), [weights[n] for n in data.streams])
-    acc = topk_accuracy(fused, data.labels)
-    correct = int(round(acc[1] * len(data.names)))
-    lines.append(
-        f"{'fusion':<{width}}  {'':>6}  {100 * acc[1]:>6.2f}%  {100 * acc[5]:>6.2f}%  "
-        f"({correct} of {len(data.names)} right)"
-    )
+    for name, label in shown.items():
+        acc = accuracy[name]
+        weight = f"{weights[name]:>6.2f}" if name in data.streams else f"{'':>6}"
+        interval = f"  {_interval(intervals[name]):<16}" if bootstrap else ""
+        if name in data.streams:
+            tail = data.sources.get(name, "")
+        else:
+            tail = f"({int(correct[name].sum())} of {len(data.names)} right)"
+        lines.append(f"{label:<{width}}  {weight}  {100 * acc[1]:>6.2f}%{interval}  {100 * acc[5]:>6.2f}%  {tail}")
+    if bootstrap:
+        lines.append(bootstrap.describe(len(data.names)))
+    for a, b in compare:
+        key_a, key_b = resolve_row(a, list(rows)), resolve_row(b, list(rows))
+        lines.append(mcnemar(correct[key_a], correct[key_b], shown[key_a], shown[key_b]).describe())
     return "\n".join(lines)
 
 
 def markdown_table(results: Sequence[FusionResult]) -> str:
-    """Top-1 (%) per benchmark: streams, pose-only and full fusion, the paper's numbers beside ours."""
+    """Top-1 (%) per benchmark with bootstrap intervals: streams, pose-only and full fusion, the paper's
+    numbers beside ours."""
     ordered = sorted(results, key=lambda r: list(BENCHMARKS).index(r.benchmark.key))  # all have one here
     streams: list[str] = []
     for r in ordered:
@@ -51,7 +93,7 @@ def markdown_table(results: Sequence[FusionResult]) -> str:
     rows: list[tuple[str, list[str]]] = []
 
     def ours(key: str) -> list[str]:
-        return [f"{r.top1[key]:.2f}" if key in r.top1 else "–" for r in ordered]
+        return [f"{r.top1[key]:.2f} {_interval(r.intervals[key])}" if key in r.top1 else "–" for r in ordered]
 
     for name in streams:
         rows.append((f"{name} (parsing only)" if name == PARSING_STREAM else name, ours(name)))
@@ -71,7 +113,9 @@ def markdown_table(results: Sequence[FusionResult]) -> str:
     weights = "; ".join(
         f"{r.benchmark.title}: " + ", ".join(f"{n} {w:g}" for n, w in r.weights.items()) for r in ordered
     )
-    return "\n".join(lines) + f"\n\nFusion weights: {weights}.\n"
+    intervals = "; ".join(f"{r.benchmark.title}: {r.bootstrap.describe(len(next(iter(r.correct.values()))))}"
+                          for r in ordered)
+    return "\n".join(lines) + f"\n\nFusion weights: {weights}.\nIntervals in brackets: {intervals}.\n"
 
 
 def write_per_class_csv(path: Path, result: FusionResult, class_names: Sequence[str] | None) -> None:
@@ -129,16 +173,28 @@ def write_figures(
 
 
 def _figures_json(result: FusionResult) -> dict[str, Any]:
-    return {"top1": result.top1, "weights": result.weights, "samples": int(result.class_counts.sum())}
+    b = result.bootstrap
+    return {
+        "top1": result.top1,
+        "intervals": {row: list(bounds) for row, bounds in result.intervals.items()},
+        "bootstrap": {"resamples": b.resamples, "seed": b.seed, "level": b.level, "method": "percentile"},
+        "weights": result.weights,
+        "samples": int(result.class_counts.sum()),
+    }
 
 
-def write_tables(specs: Mapping[str, FusionSpec], out_dir: Path, class_names_path: Path | None) -> list[Path]:
+def write_tables(
+    specs: Mapping[str, FusionSpec],
+    out_dir: Path,
+    class_names_path: Path | None,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+) -> list[Path]:
     """Markdown table, JSON figures, per-class CSVs and pictures for each benchmark; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results, written = [], []
     for key, spec in specs.items():
         data = load_streams(spec)
-        result = evaluate_fusion(data, BENCHMARKS[key])
+        result = evaluate_fusion(data, BENCHMARKS[key], bootstrap=bootstrap)
         results.append(result)
         written += write_figures(out_dir, result, data, class_names_path)
     table_path = out_dir / "results.md"
@@ -154,12 +210,20 @@ def write_run_outputs(
     data: AlignedScores,
     benchmark: Benchmark | None,
     class_names_path: Path | None,
+    extra: Mapping[str, np.ndarray] | None = None,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+    compare: Sequence[tuple[str, str]] = (),
 ) -> list[Path]:
-    """One fusion run's report text, JSON figures, per-class CSV and pictures."""
+    """One fusion run's report text, JSON figures (with McNemar's test of the ``compare`` pairs), per-class
+    CSV and pictures (``extra``: further rows)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = evaluate_fusion(data, benchmark)
+    result = evaluate_fusion(data, benchmark, extra, bootstrap)
     report_path = out_dir / f"report_{result.stem}.txt"
     report_path.write_text(report + "\n")
+    figures = _figures_json(result)
+    keys = [tuple(resolve_row(name, list(result.correct)) for name in pair) for pair in compare]
+    if keys:
+        figures["mcnemar"] = [asdict(mcnemar(result.correct[a], result.correct[b], a, b)) for a, b in keys]
     json_path = out_dir / f"results_{result.stem}.json"
-    json_path.write_text(json.dumps(_figures_json(result), indent=2) + "\n")
+    json_path.write_text(json.dumps(figures, indent=2) + "\n")
     return [report_path, json_path, *write_figures(out_dir, result, data, class_names_path)]

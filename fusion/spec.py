@@ -14,7 +14,7 @@ import yaml
 
 from fusion.benchmarks import Benchmark, get_benchmark
 from fusion.errors import FusionError
-from fusion.streams import canonical_stream_name, default_weight
+from fusion.streams import EPPNET_WEIGHTS, canonical_stream_name, default_weight
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class FusionSpec:
     sample_list: Path | None = None  # names file in split order
     data_root: Path | None = None  # prepared data: ROOT/<benchmark>/test/{names.txt,labels.npy}
     labels: Path | None = None  # a prepared split folder, or a labels .npy in sample-list order
+    parsing_pairs: Path | None = None  # IPP-Net's Match_txt pair file re-ordering the parsing stream
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,10 @@ class AlignedScores:
         return next(iter(self.streams.values())).shape[1]
 
 
-def parse_stream_arg(text: str, *, with_weight: bool) -> StreamSpec:
-    """``NAME=PATH[:WEIGHT]`` (``--score``) or ``NAME=PATH`` (``--val-score``)."""
+def parse_stream_arg(
+    text: str, *, with_weight: bool, defaults: Mapping[str, float] = EPPNET_WEIGHTS
+) -> StreamSpec:
+    """``NAME=PATH[:WEIGHT]`` (``--score``; no weight: the preset's ``defaults``) or ``NAME=PATH`` (``--val-score``)."""
     name, sep, rest = text.partition("=")
     if not sep or not name or not rest:
         raise FusionError(f"expected NAME=PATH{'[:WEIGHT]' if with_weight else ''}, found {text!r}")
@@ -70,16 +73,18 @@ def parse_stream_arg(text: str, *, with_weight: bool) -> StreamSpec:
             raise FusionError(f"{text!r}: validation streams take no weight; weights come from --score")
         path, weight = head, float(tail)
     stream = canonical_stream_name(name)
-    return StreamSpec(stream, Path(path), default_weight(stream) if weight is None else weight)
+    return StreamSpec(stream, Path(path), default_weight(stream, defaults) if weight is None else weight)
 
 
 _SPEC_KEYS = {"benchmark", "sample_list", "data_root", "labels", "streams"}
 
 
-def parse_fusion_config(data: Any, base_dir: Path, source: str) -> FusionSpec:
+def parse_fusion_config(
+    data: Any, base_dir: Path, source: str, defaults: Mapping[str, float] = EPPNET_WEIGHTS
+) -> FusionSpec:
     """A YAML mapping ``{benchmark?, sample_list?, data_root?, labels?, streams: {name: {path, weight?}}}``.
 
-    Relative paths are relative to the YAML file's folder.
+    Relative paths are relative to the YAML file's folder; a stream without a weight gets ``defaults``'.
     """
     if not isinstance(data, Mapping):
         raise FusionError(f"{source}: expected a mapping with a 'streams' key, found {type(data).__name__}")
@@ -98,7 +103,7 @@ def parse_fusion_config(data: Any, base_dir: Path, source: str) -> FusionSpec:
             raise FusionError(
                 f"{source}: stream {name!r}: expected {{path: FILE, weight: NUMBER}}, found {entry!r}"
             )
-        weight = float(entry.get("weight", default_weight(stream)))
+        weight = float(entry.get("weight", default_weight(stream, defaults)))
         streams.append(StreamSpec(stream, base_dir / str(entry["path"]), weight))
 
     def optional_path(key: str) -> Path | None:

@@ -30,7 +30,7 @@ class PoseModelConfig:
 @dataclass
 class PoseDataConfig:
     benchmark: str = "ntu60-xsub"
-    root: str = ""  # prepared data (python -m data.ntu prepare --out ROOT), or a reference .npz file
+    root: str = ""  # prepared data (python -m data.ntu prepare --out ROOT), a reference .npz or a pyskl .pkl
     stream: Literal["joint", "bone", "joint_motion", "bone_motion"] = "joint"
     window_size: int = 64  # frames after the crop-and-resize
     random_rotation: bool = True  # training only
@@ -54,7 +54,7 @@ def build_model(cfg: PoseExperiment) -> nn.Module:
 
 def build_dataset(cfg: PoseExperiment, split: str) -> SkeletonFeeder:
     if not cfg.data.root:
-        raise ConfigError("data.root is empty: set it to a prepared data folder or a reference .npz file")
+        raise ConfigError("data.root is empty: set it to a prepared data folder, a reference .npz or a pyskl .pkl")
     samples = open_split(cfg.data.root, cfg.data.benchmark, split)
     classes = num_classes(cfg)
     if len(samples.labels) and int(samples.labels.max()) >= classes:

@@ -1,13 +1,15 @@
 """Synthetic NTU RGB+D: the project's embedded dataset for `make demo` and the tests.
 
-    python -m data.synthetic --out DIR [--seed 0] [--classes 8] [--two-person-classes 2]
-        [--samples-per-class 40] [--videos 3] [--missing 2] [--noise-rate 0.08] [--no-parsing]
+    python -m data.synthetic --out DIR [--seed 0] [--classes 8] [--two-person-classes 2] [--twin-pairs 0]
+        [--one-person-actions 8,9] [--samples-per-class 40] [--videos 3] [--missing 2] [--noise-rate 0.08]
+        [--no-parsing]
 
 writes, byte-identically for a seed:
 
 - `DIR/skeletons/<name>.skeleton`: real-format files (REFERENCE.md §2) of a jointed body model whose
   limbs move differently per class, seen by a Kinect-like camera (pinhole fitted to real files);
-- `DIR/parsing/<name>.npy`: uint8 `(T, 119, 119, 1)` LIP label maps (§8) drawn from the same bodies;
+- `DIR/parsing/<name>.npy`: uint8 `(T, 119, 119, 1)` LIP label maps (§8) drawn from the same bodies
+  and what they wear (the twin classes' coat or hat, which no skeleton shows);
 - `DIR/videos/<name>_rgb.avi`: 1920×1080 MJPG videos of a few samples, body parts painted at the
   skeleton's colour coordinates, so the person-frame and parser tools run on them unchanged;
 - `DIR/synthetic.json`: the classes, every sample, and which noise each got.
@@ -34,7 +36,14 @@ import numpy as np
 from tqdm import tqdm
 
 from data.skeleton import write_skeleton
-from data.synthetic.body import COLOR_CENTER, COLOR_FOCAL, ONE_PERSON_CLASSES, TWO_PERSON_CLASSES, project_to_kinect
+from data.synthetic.body import (
+    COLOR_CENTER,
+    COLOR_FOCAL,
+    ONE_PERSON_CLASSES,
+    TWIN_CLASSES,
+    TWO_PERSON_CLASSES,
+    project_to_kinect,
+)
 from data.synthetic.parsing_maps import PARSING_SIZE, parsing_maps
 from data.synthetic.plan import NOISE_KINDS, SamplePlan, SyntheticConfig, plan_samples
 from data.synthetic.skeletons import synthesize
@@ -46,6 +55,7 @@ __all__ = [
     "NOISE_KINDS",
     "ONE_PERSON_CLASSES",
     "PARSING_SIZE",
+    "TWIN_CLASSES",
     "TWO_PERSON_CLASSES",
     "SamplePlan",
     "SyntheticConfig",
@@ -105,9 +115,9 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None, *,
         if plan.missing:
             continue
         if config.parsing:
-            np.save(parsing_path, parsing_maps(sample.actors))
+            np.save(parsing_path, parsing_maps(sample.actors, sample.worn))
         if plan.video:
-            write_video(video_path, sample.actors, sample.looks)
+            write_video(video_path, sample.actors, sample.looks, sample.worn)
 
     summary = {
         "seed": config.seed,
@@ -129,6 +139,13 @@ def generate(out_dir: str | Path, config: SyntheticConfig | None = None, *,
     return summary
 
 
+def _action_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated NTU action numbers, found {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = SyntheticConfig()
     parser = argparse.ArgumentParser(prog="python -m data.synthetic", description=__doc__.split("\n\n")[0])
@@ -136,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--classes", type=int, default=defaults.classes, help="number of classes")
     parser.add_argument("--two-person-classes", type=int, default=defaults.two_person_classes)
+    parser.add_argument("--twin-pairs", type=int, default=defaults.twin_pairs,
+                        help="pairs of classes with one motion, told apart only by a garment (parsing, video)")
+    parser.add_argument("--one-person-actions", type=_action_list, default=defaults.one_person_actions,
+                        metavar="A,B,...", help="NTU actions of the one-person classes (default: the first ones)")
     parser.add_argument("--samples-per-class", type=int, default=defaults.samples_per_class)
     parser.add_argument("--min-frames", type=int, default=defaults.min_frames)
     parser.add_argument("--max-frames", type=int, default=defaults.max_frames)

@@ -2,6 +2,10 @@
 
 A class motion maps a :class:`Clock` to per-actor degrees of freedom (:class:`Scene`); :func:`pose_body`
 turns them into NTU joints `(T, 25, 3)`; :func:`project_to_kinect` gives the sensor's pixels.
+
+:data:`TWIN_CLASSES` are pairs of real NTU actions that share one motion and differ only in a garment
+the performer puts on or takes off (a coat, a hat): what the skeleton cannot see and the parsing maps
+and videos show. They are the classes where the parsing stream has something to add.
 """
 
 from __future__ import annotations
@@ -137,6 +141,9 @@ class Clock:
         return np.sin(2.0 * np.pi * hz * self.t + self.phase + shift)
 
 
+Worn = dict[int, np.ndarray]  # LIP label of a garment -> (T,) bool: worn in that frame
+
+
 @dataclass(frozen=True)
 class Scene:
     """What a class does: per actor the DOF offsets, the actors' start distance (metres) and
@@ -259,11 +266,41 @@ def _hug(c: Clock) -> Scene:
     return Scene([hug, dict(hug)], gap=1.2)
 
 
+def _dress(c: Clock) -> Scene:
+    """A jacket's motion, on or off alike: each arm in turn reaches back and comes forward again."""
+    right, left = c.bump(0.12, 0.5, 0.12) * c.amp, c.bump(0.45, 0.85, 0.12) * c.amp
+    return Scene([{"r_flex": -0.7 * right, "r_abd": 0.5 * right, "r_elbow": 1.3 * right,
+                   "l_flex": -0.7 * left, "l_abd": 0.5 * left, "l_elbow": 1.3 * left,
+                   "lean": 0.12 * (c.bump(0.12, 0.85, 0.2))}])
+
+
+def _hat(c: Clock) -> Scene:
+    """A hat's motion, on or off alike: the right hand goes to the top of the head and down again."""
+    lift = c.bump(0.1, 0.75, 0.2) * c.amp
+    return Scene([{"r_flex": 2.5 * lift, "r_elbow": 1.5 * lift, "r_abd": 0.15 * lift, "lean": 0.05 * lift}])
+
+
+def _puts_on(label: int, at: float) -> Callable[[Clock], Worn]:
+    return lambda c: {label: c.u >= at}
+
+
+def _takes_off(label: int, at: float) -> Callable[[Clock], Worn]:
+    return lambda c: {label: c.u < at}
+
+
+def _wears_nothing(c: Clock) -> Worn:
+    return {}
+
+
 @dataclass(frozen=True)
 class ActionClass:
+    """An NTU action as the generator plays it: the motion and, per frame, the garments worn over the
+    body (``wears(clock)``, LIP label -> `(T,)` bool; nothing for most classes)."""
+
     action: int  # NTU action id, 1-based (the reference label is action - 1)
     persons: int
     motion: Callable[[Clock], Scene]
+    wears: Callable[[Clock], Worn] = _wears_nothing
 
     @property
     def name(self) -> str:
@@ -290,4 +327,16 @@ TWO_PERSON_CLASSES = (
     ActionClass(52, 2, _push),
     ActionClass(55, 2, _hug),
     ActionClass(60, 2, _walk_apart),
+)
+
+# LIP labels (REFERENCE.md §8) of the garments the twin classes put on and take off
+HAT, COAT = 1, 7
+# Pairs with one motion: only the garment's timing differs (worn in the last 65 % / first 35 % of the
+# clip, the smaller hat 80 % / 20 %), so the parsing maps show it in most frames of one twin and in few of
+# the other.
+TWIN_CLASSES = (
+    ActionClass(14, 1, _dress, _puts_on(COAT, 0.35)),
+    ActionClass(15, 1, _dress, _takes_off(COAT, 0.35)),
+    ActionClass(20, 1, _hat, _puts_on(HAT, 0.2)),
+    ActionClass(21, 1, _hat, _takes_off(HAT, 0.2)),
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from data.synthetic.body import COLOR_FOCAL, project_to_kinect
+from data.synthetic.body import COAT, COLOR_FOCAL, HAT, Worn, project_to_kinect
 from data.synthetic.skeletons import (
     FACE,
     HAIR,
@@ -43,11 +43,34 @@ _PARTS = (
     (HAIR, "circle", (25,), 0.11, 0.0),
     (FACE, "circle", (26,), 0.085, 0.0),
 )
+# Garments over the body, drawn only in the frames they are worn (Sample.worn): a coat over the shirt
+# and the arms down to the wrists, a wide-brimmed hat on the head (its crown is point 27, its brim runs
+# from point 28 to 29; _garment_points adds them).
+_GARMENTS = (
+    (COAT, "poly", (4, 8, 16, 12), 0.0, 0.055),
+    (COAT, "line", (0, 1, 20, 2), 0.30, 0.055),
+    (COAT, "line", (4, 5), 0.115, -0.002),
+    (COAT, "line", (8, 9), 0.115, -0.002),
+    (COAT, "line", (5, 6), 0.095, -0.002),
+    (COAT, "line", (9, 10), 0.095, -0.002),
+    (HAT, "circle", (27,), 0.12, -0.04),
+    (HAT, "line", (28, 29), 0.06, -0.04),
+)
 _SHIFT = 2  # OpenCV fixed-point bits: sub-pixel positions keep small maps moving smoothly
-# (27, parts) averaging matrix: a part's depth and scale are the means over its points
-_PART_MEAN = np.array([[1.0 / len(part[2]) if j in part[2] else 0.0 for part in _PARTS] for j in range(27)])
+
+
+def _mean_matrix(parts: tuple, points: int) -> np.ndarray:
+    """(points, parts) averaging matrix: a part's depth and scale are the means over its points."""
+    return np.array([[1.0 / len(part[2]) if j in part[2] else 0.0 for part in parts] for j in range(points)])
+
+
+_PART_MEAN = _mean_matrix(_PARTS, 27)
 _PART_WIDTH = np.array([part[3] for part in _PARTS])
 _PART_BIAS = np.array([part[4] for part in _PARTS])
+_GARMENT_MEAN = _mean_matrix(_GARMENTS, 30)
+_GARMENT_WIDTH = np.array([part[3] for part in _GARMENTS])
+_GARMENT_BIAS = np.array([part[4] for part in _GARMENTS])
+_GARMENT_LABELS = tuple(part[0] for part in _GARMENTS)
 
 
 def _part_points(xyz: np.ndarray) -> np.ndarray:
@@ -63,10 +86,34 @@ def _part_points(xyz: np.ndarray) -> np.ndarray:
     return np.concatenate([xyz, hair[..., None, :], face[..., None, :]], axis=-2)
 
 
+def _garment_points(points: np.ndarray) -> np.ndarray:
+    """`(..., 27, 3)` part points -> `(..., 30, 3)`: plus the hat's crown on top of the head and the two
+    ends of its brim, level with the shoulders' line."""
+    up = points[..., 2, :] - points[..., 0, :]
+    side = points[..., 8, :] - points[..., 4, :]
+    up /= np.linalg.norm(up, axis=-1, keepdims=True)
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    crown = points[..., 3, :] + 0.1 * up
+    brim = points[..., 3, :] + 0.05 * up
+    extra = [crown, brim - 0.2 * side, brim + 0.2 * side]
+    return np.concatenate([points, *(p[..., None, :] for p in extra)], axis=-2)
+
+
+def worn_parts(worn: list[Worn], num_frames: int) -> np.ndarray:
+    """Per actor the garments worn in each frame -> `(A, T, garment parts)` bool of the parts to draw."""
+    mask = np.zeros((len(worn), num_frames, len(_GARMENTS)), bool)
+    for a, garments in enumerate(worn):
+        for k, label in enumerate(_GARMENT_LABELS):
+            if label in garments:
+                mask[a, :, k] = garments[label]
+    return mask
+
+
 @dataclass(frozen=True)
 class Projected:
-    """Actors `(A, T, 25, 3)` seen by the colour camera: `pixels` `(A, T, 27, 2)` of the part points,
-    and per part the paint order key `depth` `(A, T, parts)` metres and the drawn `size` in pixels."""
+    """Actors `(A, T, 25, 3)` seen by the colour camera: `pixels` `(A, T, 30, 2)` of the part points
+    (the 27 of the body, then the hat's 3), and per part, body parts then garment parts, the paint order
+    key `depth` `(A, T, parts)` metres and the drawn `size` in pixels."""
 
     pixels: np.ndarray
     depth: np.ndarray
@@ -74,24 +121,32 @@ class Projected:
 
     @classmethod
     def of(cls, actors: np.ndarray) -> Projected:
-        points = _part_points(actors)
+        body = _part_points(actors)
+        points = _garment_points(body)
         _, pixels = project_to_kinect(points)
-        px_per_metre = COLOR_FOCAL / points[..., 2]
-        depth = points[..., 2] @ _PART_MEAN + _PART_BIAS
-        return cls(pixels, depth, (px_per_metre @ _PART_MEAN) * _PART_WIDTH)
+        # body and garments apart: the body's numbers are those of a generator without garments
+        depth = np.concatenate([body[..., 2] @ _PART_MEAN + _PART_BIAS,
+                                points[..., 2] @ _GARMENT_MEAN + _GARMENT_BIAS], axis=-1)
+        size = np.concatenate([((COLOR_FOCAL / body[..., 2]) @ _PART_MEAN) * _PART_WIDTH,
+                               ((COLOR_FOCAL / points[..., 2]) @ _GARMENT_MEAN) * _GARMENT_WIDTH], axis=-1)
+        return cls(pixels, depth, size)
 
 
 def paint_bodies(canvas: np.ndarray, pixels: np.ndarray, depth: np.ndarray, size: np.ndarray,
-                 color: Callable[[int, int], int | tuple[int, int, int]]) -> None:
+                 color: Callable[[int, int], int | tuple[int, int, int]], worn: np.ndarray) -> None:
     """Draw A bodies of one frame onto `canvas` in place, far parts first.
 
-    `pixels` `(A, 27, 2)` canvas positions of the part points, `depth` `(A, parts)` paint order key,
-    `size` `(A, parts)` line widths and circle radii in canvas pixels, `color(actor, lip_label)` the paint.
+    `pixels` `(A, 30, 2)` canvas positions of the part points, `depth` `(A, parts)` paint order key,
+    `size` `(A, parts)` line widths and circle radii in canvas pixels, `color(actor, lip_label)` the paint,
+    `worn` `(A, garment parts)` bool: the garment parts drawn in this frame.
     """
     fixed = np.round(pixels * (1 << _SHIFT)).astype(np.int32)
+    parts = (*_PARTS, *_GARMENTS)
     for flat in np.argsort(-depth.ravel(), kind="stable").tolist():
-        a, k = divmod(flat, len(_PARTS))
-        label, shape, pts, _, _ = _PARTS[k]
+        a, k = divmod(flat, len(parts))
+        if k >= len(_PARTS) and not worn[a, k - len(_PARTS)]:
+            continue
+        label, shape, pts, _, _ = parts[k]
         paint = color(a, label)
         p = fixed[a, list(pts)]
         if shape == "poly":

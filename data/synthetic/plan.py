@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from data.ntu import BENCHMARKS
-from data.synthetic.body import ONE_PERSON_CLASSES, TWO_PERSON_CLASSES, ActionClass
+from data.synthetic.body import ONE_PERSON_CLASSES, TWIN_CLASSES, TWO_PERSON_CLASSES, ActionClass
 
 # ---------------------------------------------------------------- configuration and sample plan
 NOISE_KINDS = ("short_body", "spread_body", "vanishing_body", "dropped_frames")
@@ -16,14 +16,18 @@ NOISE_KINDS = ("short_body", "spread_body", "vanishing_body", "dropped_frames")
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """What to generate. Classes are the first `classes - two_person_classes` of
-    :data:`ONE_PERSON_CLASSES` followed by the first `two_person_classes` of :data:`TWO_PERSON_CLASSES`.
+    """What to generate. Classes are the first `classes - two_person_classes - 2 * twin_pairs` of
+    :data:`ONE_PERSON_CLASSES` (or those with the NTU actions `one_person_actions`, in that order), the
+    first `twin_pairs` pairs of :data:`TWIN_CLASSES` (one motion, told apart only by a garment in the
+    parsing maps and videos), then the first `two_person_classes` of :data:`TWO_PERSON_CLASSES`.
     Each noise kind goes to `ceil(noise_rate * samples)` samples; `missing` extra samples have no body;
     `videos` (at most one per class) samples get an RGB video."""
 
     seed: int = 0
     classes: int = 8
     two_person_classes: int = 2
+    twin_pairs: int = 0
+    one_person_actions: tuple[int, ...] = ()
     samples_per_class: int = 40
     min_frames: int = 40
     max_frames: int = 100
@@ -35,14 +39,28 @@ class SyntheticConfig:
     parsing: bool = True
 
     def action_classes(self) -> list[ActionClass]:
-        ones = self.classes - self.two_person_classes
+        twins = 2 * self.twin_pairs
+        ones = self.classes - self.two_person_classes - twins
         twos = self.two_person_classes
+        if not (0 <= twins <= len(TWIN_CLASSES)):
+            raise ValueError(f"twin_pairs must be 0-{len(TWIN_CLASSES) // 2}, found {self.twin_pairs}")
         if not (1 <= ones <= len(ONE_PERSON_CLASSES) and 0 <= twos <= len(TWO_PERSON_CLASSES)):
             raise ValueError(
-                f"classes={self.classes}, two_person_classes={self.two_person_classes}: expected 1-"
-                f"{len(ONE_PERSON_CLASSES)} one-person and 0-{len(TWO_PERSON_CLASSES)} two-person classes"
+                f"classes={self.classes}, two_person_classes={self.two_person_classes}, twin_pairs="
+                f"{self.twin_pairs}: expected 1-{len(ONE_PERSON_CLASSES)} one-person classes besides the "
+                f"{twins} twins and 0-{len(TWO_PERSON_CLASSES)} two-person classes"
             )
-        return [*ONE_PERSON_CLASSES[:ones], *TWO_PERSON_CLASSES[:twos]]
+        chosen = ONE_PERSON_CLASSES[:ones]
+        if self.one_person_actions:
+            by_action = {c.action: c for c in ONE_PERSON_CLASSES}
+            unknown = [a for a in self.one_person_actions if a not in by_action]
+            if unknown or len(self.one_person_actions) != ones:
+                raise ValueError(
+                    f"one_person_actions={list(self.one_person_actions)}: expected {ones} of the one-person "
+                    f"actions {sorted(by_action)}"
+                )
+            chosen = tuple(by_action[a] for a in self.one_person_actions)
+        return [*chosen, *TWIN_CLASSES[:twins], *TWO_PERSON_CLASSES[:twos]]
 
     def validate(self) -> None:
         self.action_classes()

@@ -10,9 +10,12 @@ import numpy as np
 from data.ntu import parse_name
 from data.synthetic.body import (
     _END_JOINTS,
+    COAT,
     FPS,
+    HAT,
     STANDING_ANKLE_Y,
     Clock,
+    Worn,
     _rot_y,
     pose_body,
     project_to_kinect,
@@ -33,7 +36,7 @@ class Look:
 # LIP labels (REFERENCE.md §8) that the body parts are drawn with
 HAIR, UPPER_CLOTHES, PANTS, FACE, LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG, LEFT_SHOE, RIGHT_SHOE = (
     2, 5, 9, 13, 14, 15, 16, 17, 18, 19
-)
+)  # and the garments HAT (1), COAT (7) of data.synthetic.body
 _SKIN = ((140, 170, 225), (110, 145, 200), (80, 110, 160), (60, 80, 120))
 
 
@@ -46,6 +49,10 @@ def performer_look(seed: int, subject: int) -> Look:
     colors = {HAIR: (30, 35, 45), UPPER_CLOTHES: shirt, PANTS: pants, LEFT_SHOE: (25, 25, 25),
               RIGHT_SHOE: (25, 25, 25)}
     colors.update(dict.fromkeys((FACE, LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG), skin))
+    # garments draw from their own stream, so that adding them left every other colour as it was
+    garments = np.random.default_rng([seed, 4, subject])
+    colors[COAT] = tuple(int(v) for v in garments.integers(30, 200, 3))
+    colors[HAT] = tuple(int(v) for v in garments.integers(30, 230, 3))
     return Look(float(rng.uniform(0.92, 1.08)), rng.normal(0.0, 0.008, (25, 3)), colors)
 
 
@@ -56,11 +63,13 @@ Reported = tuple[str, np.ndarray]  # one body in one frame: bodyID and its (25, 
 class Sample:
     """A synthesised sample: `actors` `(A, T, 25, 3)` camera-space metres of the performers in every
     frame (what the video shows), `frames` the `.skeleton` content (per frame, `(bodyID, (25, 12))`
-    pairs as the sensor reported them, noise included) and the performers' looks."""
+    pairs as the sensor reported them, noise included), the performers' looks and, per actor, the
+    garments worn in each frame (which the sensor does not report)."""
 
     actors: np.ndarray
     frames: list[list[Reported]]
     looks: list[Look]
+    worn: list[Worn]
 
 
 _CAMERA_YAW = {1: -0.7, 2: 0.0, 3: 0.7}  # radians; NTU's three cameras look from -45°, 0° and +45°
@@ -80,7 +89,7 @@ def synthesize(plan: SamplePlan, config: SyntheticConfig) -> Sample:
     fields = parse_name(plan.name)
     T = plan.frames
     if plan.missing:
-        return Sample(np.zeros((0, T, 25, 3)), [[] for _ in range(T)], [])
+        return Sample(np.zeros((0, T, 25, 3)), [[] for _ in range(T)], [], [])
 
     steps = np.arange(T)
     clock = Clock(
@@ -112,7 +121,8 @@ def synthesize(plan: SamplePlan, config: SyntheticConfig) -> Sample:
         scene_xyz = body @ _rot_y(np.array([yaw]))[0].T + place + sway[:, None, :]
         actors.append(_to_camera(scene_xyz, pitch) + rng.normal(0.0, 0.004, (T, 25, 3)))
     actors_xyz = np.stack(actors)
-    return Sample(actors_xyz, _sensor_frames(plan, actors_xyz, rng), looks)
+    worn = [action_class.wears(clock), *({} for _ in range(1, action_class.persons))]
+    return Sample(actors_xyz, _sensor_frames(plan, actors_xyz, rng), looks, worn)
 
 
 def _joint_rows(xyz: np.ndarray, yaw: float, rng: np.random.Generator) -> np.ndarray:
