@@ -33,6 +33,8 @@ def fusion_stages(ctx: Context) -> list[Stage]:
                 raise ConfigError(f"pipeline: fusion.weights has no weight for stream '{stream}'")
             score_args += ["--score", f"{stream}={path}:{weight:g}"]
             streams.append(canonical_stream_name(stream))
+    if not streams:
+        return []  # a journey that trains no score stream (e.g. Kinetics-TPS only) has nothing to fuse
     pose = [s for s in streams if s in POSE_STREAMS]
     compare = ["--compare", "pose fusion", "full fusion"] if pose and len(pose) < len(streams) else []
     return [Stage(

@@ -128,3 +128,12 @@ def test_every_systems_stages_register_themselves() -> None:
     assert all(hasattr(cfg, section) for section in sections)
     orders = [c.order for c in contributions()]
     assert orders == sorted(orders)
+
+
+def test_a_journey_without_score_streams_has_no_fuse_stage() -> None:
+    from pipeline.runner import PipelineConfig, build_stages
+
+    cfg = PipelineConfig()
+    cfg.prepare.enabled, cfg.parser.enabled, cfg.parsing_branch.enabled = False, False, False
+    cfg.pose.streams = []
+    assert "fuse" not in [stage.name for stage in build_stages(cfg)]
