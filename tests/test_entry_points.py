@@ -17,7 +17,9 @@ ENTRY_POINTS = [
     ("parsing.__main__", ["show", "feature-map"]), ("pipeline.__main__", []), ("pose_branch.infer", []),
     ("part_parsing.__main__", []), ("part_parsing.__main__", ["evaluate"]), ("benchmarks.harness", []),
     ("benchmarks.gpu_check", []), ("train_rgb", []), ("train_multitask", []), ("multitask.__main__", []),
-    ("multitask.__main__", ["export"]), ("multitask.__main__", ["show"]),
+    ("multitask.__main__", ["export"]), ("multitask.__main__", ["show"]), ("train_part", []),
+    ("part_parsing.__main__", ["predict"]), ("data.pyskl.__main__", []), ("data.pyskl.__main__", ["export"]),
+    ("parsing.__main__", ["store", "pack"]),
 ]
 # a repository file: a top-level folder, then a path ending in a file extension
 REPO_PATH = re.compile(r"\b((?:configs|data|parsing|engine|fusion|pipeline|docs|benchmarks|tests)/[\w/{}<>-]+\.\w+)")
