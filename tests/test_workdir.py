@@ -117,3 +117,11 @@ def test_data_cli_reports_a_missing_folder_in_one_line(tmp_path: Path, capsys) -
     assert main(["export-npz", "--prepared", str(tmp_path / "none"), "--benchmark", "ntu60-xsub",
                  "--out", str(tmp_path / "x.npz")]) == 2
     assert "meta.json" in capsys.readouterr().err
+
+
+def test_synthetic_cli_reports_an_unwritable_folder_in_one_line(capsys) -> None:
+    from data.synthetic import main
+
+    assert main(["--out", "/proc/not-a-folder", "--classes", "2", "--two-person-classes", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/proc/not-a-folder" in err

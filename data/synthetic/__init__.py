@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from data.synthetic.parsing_maps import PARSING_SIZE, parsing_maps
 from data.synthetic.plan import NOISE_KINDS, SamplePlan, SyntheticConfig, plan_samples
 from data.synthetic.skeletons import synthesize
 from data.synthetic.videos import write_video
+from engine.errors import describe_os_error
 
 __all__ = [
     "COLOR_CENTER",
@@ -174,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         config.validate()
     except ValueError as err:
         parser.error(str(err))
-    summary = generate(out, config)
+    try:
+        summary = generate(out, config)
+    except (OSError, FileExistsError) as err:  # an unwritable or foreign output folder
+        print(f"python -m data.synthetic: error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
     print(f"wrote {len(summary['samples'])} samples ({len(summary['missing'])} without a body, "
           f"{len(summary['videos'])} videos) of {config.classes} classes to {out}")
     return 0
