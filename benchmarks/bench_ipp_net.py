@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.bench_parsing_branch import _parsing_maps, _rate
-from benchmarks.harness import Result, case
+from benchmarks.bench_parsing_branch import _parsing_maps
+from benchmarks.harness import Result, calls_per_second, case
 from parsing.feature_map import render_feature_map
 from parsing_branch.dataset import ParsingFeatureMapDataset
 
@@ -34,8 +34,10 @@ def _at_pspnet_size(maps: np.ndarray) -> np.ndarray:
 
 
 def _render_rate(path: Path, layout: str, frames: int, train: bool, rng: np.random.Generator) -> float:
-    return _rate(lambda: render_feature_map(np.load(path, mmap_mode="r"), frames, train=train, rng=rng, layout=layout),
-                 seconds=1.0)
+    def render() -> object:
+        return render_feature_map(np.load(path, mmap_mode="r"), frames, train=train, rng=rng, layout=layout)
+
+    return calls_per_second(render, seconds=1.0)
 
 
 @case("ipp_net_feature_map")
@@ -58,4 +60,4 @@ def feature_map_throughput() -> Iterator[Result]:
                 dataset = ParsingFeatureMapDataset([SAMPLE], [0], folder, train=True, num_frames=frames,
                                                    color_jitter=jitter, layout=layout)
                 yield Result(f"{layout} N={frames} dataset 299 training, {side} px maps",
-                             _rate(lambda d=dataset: d[0], seconds=1.0), "samples/s")
+                             calls_per_second(lambda d=dataset: d[0], seconds=1.0), "samples/s")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.harness import Result, case
+from benchmarks.harness import Result, calls_per_second, case
 from parsing.feature_map import render_feature_map
 from parsing_branch.dataset import ParsingFeatureMapDataset
 from parsing_branch.models import build_backbone, classification_loss
@@ -37,16 +37,6 @@ def _parsing_maps() -> np.ndarray:
     return maps
 
 
-def _rate(fn: Callable[[], object], seconds: float = 2.0) -> float:
-    """Calls per second of ``fn`` over about ``seconds`` (after one warm-up call)."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return calls / (time.perf_counter() - start)
-
-
 @case("parsing_branch_renderer")
 def renderer_throughput() -> Iterator[Result]:
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,11 +44,12 @@ def renderer_throughput() -> Iterator[Result]:
         np.save(path, _parsing_maps())
         rng = np.random.default_rng(0)
         for frames in (9, 5):
-            yield Result(f"feature map N={frames} evaluation (load + render)",
-                         _rate(lambda n=frames: render_feature_map(np.load(path, mmap_mode="r"), n)), "samples/s")
+            def render(n: int = frames, train: bool = False) -> object:
+                return render_feature_map(np.load(path, mmap_mode="r"), n, train=train, rng=rng)
+
+            yield Result(f"feature map N={frames} evaluation (load + render)", calls_per_second(render), "samples/s")
             yield Result(f"feature map N={frames} training (load + render)",
-                         _rate(lambda n=frames: render_feature_map(np.load(path, mmap_mode="r"), n, train=True,
-                                                                   rng=rng)), "samples/s")
+                         calls_per_second(lambda render=render: render(train=True)), "samples/s")
 
 
 @case("parsing_branch_loader")

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.harness import Result, case
+from benchmarks.harness import Result, calls_per_second, case
 from data.synthetic import SyntheticConfig, generate
 from parsing.feature_map import select_frames
 from parsing.map_files import NpyMaps
@@ -57,16 +57,6 @@ def _read_shown_frames(maps: NpyMaps | ParsingStore, name: str) -> None:
             np.ascontiguousarray(labels[frame])
 
 
-def _rate(fn: Callable[[], object], seconds: float = 1.0) -> float:
-    """Calls per second of ``fn`` over about ``seconds`` (after one warm-up call)."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return calls / (time.perf_counter() - start)
-
-
 def _loader_rate(names: list[str], source: Path, train: bool, workers: int) -> float:
     dataset = ParsingFeatureMapDataset(names, [0] * len(names), source, train=train, image_size=299)
     loader = DataLoader(dataset, batch_size=8, num_workers=workers)
@@ -84,7 +74,7 @@ def store_against_npy() -> Iterator[Result]:
             yield from _bytes_rows("real fixture", FIXTURES, tmp / "fixture_store")
             for kind, maps in (("npy", NpyMaps(FIXTURES)), ("store", ParsingStore(tmp / "fixture_store"))):
                 yield Result(f"real fixture: open + read the 9 frames shown, from {kind}",
-                             1e6 / _rate(lambda maps=maps: _read_shown_frames(maps, SAMPLE)), "us")
+                             1e6 / calls_per_second(lambda maps=maps: _read_shown_frames(maps, SAMPLE), 1.0), "us")
         config = SyntheticConfig(classes=4, two_person_classes=1, samples_per_class=6, videos=0, missing=0)
         generate(tmp / "synthetic", config, progress=False)
         maps_dir = tmp / "synthetic" / "parsing"

@@ -47,6 +47,16 @@ def case(name: str) -> Callable:
     return register
 
 
+def calls_per_second(fn: Callable[[], object], seconds: float = 2.0) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` (after one warm-up call)."""
+    fn()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
 def discover() -> dict[str, Callable[[], Iterable[Result]]]:
     package = Path(__file__).parent
     for info in pkgutil.iter_modules([str(package)]):

@@ -169,6 +169,22 @@ def _prefetch(dirs: list[Path], input_size: int, model_name: str) -> Iterator[tu
             yield sample_dir, loaded
 
 
+def parse_and_record(out: MapFiles, name: str, loaded: np.ndarray | Exception, summary: BatchSummary, model: nn.Module,
+                     batch_size: int, amp: str | None, model_name: str) -> bool:
+    """Parse one sample's loaded inputs (or the error loading them gave) and write its maps; a failure is
+    recorded in ``failures.txt`` and the summary, so one bad sample never stops a batch of thousands."""
+    try:
+        if isinstance(loaded, Exception):
+            raise loaded
+        out.write(name, parse_inputs(model, loaded, batch_size, amp, model_name))
+    except Exception as err:
+        record_failure(out.root, name, err)
+        summary.failed.append(name)
+        return False
+    summary.done.append(name)
+    return True
+
+
 def parse_folder(
     model: nn.Module,
     frames_dir: str | Path,
@@ -207,15 +223,7 @@ def parse_folder(
         for sample_dir, loaded in _prefetch(todo, input_size, model_name):
             name = sample_dir.name
             bar.set_postfix_str(name)
-            try:
-                if isinstance(loaded, Exception):
-                    raise loaded
-                out.write(name, parse_inputs(model, loaded, batch_size, amp, model_name))
-            except Exception as err:  # one bad sample must not stop a batch of thousands
-                record_failure(out.root, name, err)
-                summary.failed.append(name)
-            else:
-                summary.done.append(name)
+            if parse_and_record(out, name, loaded, summary, model, batch_size, amp, model_name):
                 bar.update(len(loaded))
     return summary
 

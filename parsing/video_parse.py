@@ -28,9 +28,9 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
-from parsing.batch import BatchSummary, Shard, record_failure
+from parsing.batch import BatchSummary, Shard
 from parsing.map_files import MapFiles, NpyMaps
-from parsing.parse import get_parser_model, parse_inputs
+from parsing.parse import get_parser_model, parse_and_record
 from parsing.person_frames import decode_person_crops, list_videos
 from pose_guidance.boxes import DEFAULT_MARGIN, BoxMargin
 
@@ -124,14 +124,6 @@ def parse_videos(
         with tqdm(total=len(todo), desc="parsing videos", unit="video", disable=not show_progress) as bar:
             for name, loaded in samples:
                 bar.set_postfix_str(name)
-                try:
-                    if isinstance(loaded, Exception):
-                        raise loaded
-                    out.write(name, parse_inputs(model, loaded, batch_size, amp, model_name))
-                except Exception as err:  # one bad sample must not stop a batch of thousands
-                    record_failure(out.root, name, err)
-                    summary.failed.append(name)
-                else:
-                    summary.done.append(name)
+                parse_and_record(out, name, loaded, summary, model, batch_size, amp, model_name)
                 bar.update()
     return summary
