@@ -108,11 +108,12 @@ def test_metrics_are_reduced_over_processes(tmp_path: Path) -> None:
     assert run_task(TASK, [*ARGS, "--set", "train.epochs=1", "--set", "train.eval_batch_size=3",
                            "--work-dir", str(single)]) == 0
     ddp = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(toy_multitask.__file__).parents[1])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3",
            toy_multitask.__file__, *ARGS, "--set", "train.epochs=1", "--set", "train.eval_batch_size=3",
            "--work-dir", str(ddp)]
-    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     one, three = read_metrics(single)[-1], read_metrics(ddp)[-1]
     assert not math.isnan(three["eval_offset_mae"])
     assert list(load_scores(ddp / "scores" / "final.pkl")) == list(load_scores(single / "scores" / "final.pkl"))
