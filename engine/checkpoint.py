@@ -110,3 +110,25 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((state["python_version"], tuple(state["python_state"].tolist()), state["python_gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_all_but_head(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path,
+                      head_prefixes: tuple[str, ...], *, drop_absent_heads: bool = False) -> list[str]:
+    """Load ``state`` into ``model`` except classifier-head keys (``head_prefixes``) whose shape differs
+    (and, with ``drop_absent_heads``, head keys the model lacks); returns the skipped keys.
+
+    Every other key must fit exactly, else one :class:`CheckpointError` names the file and the keys.
+    """
+    expected = model.state_dict()
+    skipped = [k for k, v in state.items() if k.startswith(head_prefixes)
+               and ((k in expected and v.shape != expected[k].shape) or (drop_absent_heads and k not in expected))]
+    state = {k: v for k, v in state.items() if k not in skipped}
+    missing = [k for k in expected if k not in state and k not in skipped]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+             for k in state if k in expected and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{path}: does not fit the {type(model).__name__}; missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
+    model.load_state_dict(state, strict=False)
+    return skipped

@@ -15,7 +15,7 @@ from torch import nn
 from torchvision import models
 from torchvision.models.inception import InceptionOutputs
 
-from engine.checkpoint import CheckpointError, extract_state_dict, safe_load
+from engine.checkpoint import extract_state_dict, load_all_but_head, safe_load
 
 BACKBONES = ("inception_v3", "resnet18", "resnet50")
 IMAGENET = "imagenet"
@@ -67,20 +67,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     """
     loaded = extract_state_dict(safe_load(path), path)
     state = {key.removeprefix(EPP_NET_PREFIX): value for key, value in loaded.items()}
-    expected = model.state_dict()
-    skipped = [key for key, value in state.items()
-               if key.startswith(HEAD_PREFIXES) and key in expected and value.shape != expected[key].shape]
-    for key in skipped:
-        del state[key]
-    missing = [key for key in expected if key not in state and key not in skipped]
-    unexpected = [key for key in state if key not in expected]
-    wrong = [f"{key} {tuple(state[key].shape)} vs {tuple(expected[key].shape)}"
-             for key in state if key in expected and state[key].shape != expected[key].shape]
-    if missing or unexpected or wrong:
-        raise CheckpointError(f"{path}: does not fit the {type(model).__name__}; missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
-    model.load_state_dict(state, strict=False)
-    return skipped
+    return load_all_but_head(model, state, path, HEAD_PREFIXES)
 
 
 def classification_loss(output: torch.Tensor | InceptionOutputs, target: torch.Tensor,

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tv
 
-from engine.checkpoint import CheckpointError, extract_state_dict, safe_load
+from engine.checkpoint import extract_state_dict, load_all_but_head, safe_load
 
 MODELS = ("two_stream", "c3d", "r3d_18", "r2plus1d_18", "attention_pool", "rgb_grid")
 RESNETS = ("resnet18", "resnet50", "resnet101")
@@ -68,20 +68,7 @@ def load_weights(model: nn.Module, path: str | Path, *, first_conv: str = "", fr
     key = f"{first_conv}.weight"
     if first_conv and key in state and frames > 1 and state[key].shape[1] == 3:
         state[key] = inflate_first_conv(state[key], frames, mode)
-    expected = model.state_dict()
-    skipped = [k for k, v in state.items()
-               if k.startswith(HEAD_PREFIXES) and (k not in expected or v.shape != expected[k].shape)]
-    for k in skipped:
-        del state[k]
-    missing = [k for k in expected if k not in state and k not in skipped]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
-             for k in state if k in expected and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise CheckpointError(f"{path}: does not fit the {type(model).__name__}; missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
-    model.load_state_dict(state, strict=False)
-    return skipped
+    return load_all_but_head(model, state, path, HEAD_PREFIXES, drop_absent_heads=True)
 
 
 def _replace_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
