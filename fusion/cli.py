@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import describe_os_error
 from engine.scores import ScoreFileError, save_scores
 from fusion.align import examples, load_streams
 from fusion.benchmarks import get_benchmark
@@ -338,8 +339,11 @@ def run(argv: Sequence[str] | None = None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(run(argv))
-    except (FusionError, ScoreFileError, FileNotFoundError) as exc:
+    except (FusionError, ScoreFileError) as exc:
         print(f"ensemble.py: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # missing or unreadable inputs, an unwritable --out
+        print(f"ensemble.py: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     return 0
 
