@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.scores import load_score_matrix
 from fusion.errors import FusionError
+from fusion.order import check_benchmark_order, check_named_order
 from fusion.pairs import apply_pairs, check_pairs_agree, read_pair_file
 from fusion.spec import AlignedScores, FusionSpec, StreamScores
 from fusion.streams import PARSING_STREAM
@@ -170,9 +171,12 @@ def load_streams(spec: FusionSpec) -> AlignedScores:
     samples = split_samples(spec)
     if spec.parsing_pairs is not None and all(s.name != PARSING_STREAM for s in spec.streams):
         raise FusionError(f"--parsing-pairs {spec.parsing_pairs}: there is no parsing stream to re-order")
-    loaded = {}
+    loaded, named = {}, {}
     for stream in spec.streams:
         keys, matrix = load_score_matrix(stream.path)
+        pairs_apply = stream.name == PARSING_STREAM and spec.parsing_pairs is not None
+        if not pairs_apply and not any(k.startswith(POSITIONAL_PREFIX) for k in keys):
+            named[str(stream.path)] = keys  # keyed by name, in the order the file lists them
         if stream.name == PARSING_STREAM and spec.parsing_pairs is not None:
             source = f"{stream.path} with {spec.parsing_pairs}"
             named = not all(k.startswith(POSITIONAL_PREFIX) for k in keys)
@@ -206,4 +210,9 @@ def load_streams(spec: FusionSpec) -> AlignedScores:
             f"{names_source}: labels go up to {labels.max()} "
             f"but the score files have {result.num_classes} classes"
         )
+    if spec.sample_list is not None:  # a names file orders rows by position: its order must be the known one
+        if spec.benchmark is not None and spec.split == "test":
+            check_benchmark_order(names, str(spec.sample_list), spec.benchmark)
+        else:
+            check_named_order(names, str(spec.sample_list), named)
     return result

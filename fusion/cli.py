@@ -205,7 +205,8 @@ def load_validation(args: argparse.Namespace, spec: FusionSpec, test: AlignedSco
         raise FusionError(
             f"--val-score streams {sorted(by_name)} must be the same as the test streams {sorted(order)}"
         )
-    val = load_streams(FusionSpec(tuple(by_name[n] for n in order), spec.benchmark, args.val_sample_list))
+    val = load_streams(FusionSpec(tuple(by_name[n] for n in order), spec.benchmark, args.val_sample_list,
+                                  split="validation"))
     leaked = set(val.names).intersection(test.names)
     if leaked and not args.allow_test_tuning:
         raise FusionError(

@@ -34,6 +34,7 @@ class FusionSpec:
     data_root: Path | None = None  # prepared data: ROOT/<benchmark>/test/{names.txt,labels.npy}
     labels: Path | None = None  # a prepared split folder, or a labels .npy in sample-list order
     parsing_pairs: Path | None = None  # IPP-Net's Match_txt pair file re-ordering the parsing stream
+    split: str = "test"  # what sample_list lists: "test" (in the benchmark's split order) or "validation"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numcodecs
@@ -44,6 +45,20 @@ _ZSTD = numcodecs.Zstd()
 
 class CorruptParsingStoreError(ValueError):
     """A sample's shard or metadata does not decode: the message names the store, the sample and the frame."""
+
+
+@dataclass(frozen=True)
+class MapHeader:
+    """One sample's parsing maps as their header gives them, the data unread (``header(name)`` of
+    ``parsing.map_files.NpyMaps`` and :class:`ParsingStore`)."""
+
+    shape: tuple[int, ...]  # (T, H, W) or (T, H, W, 1)
+    dtype: np.dtype
+    path: Path  # the .npy file, or the store's sample folder
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self.shape[1], self.shape[2]
 
 
 def is_parsing_store(path: str | Path) -> bool:
@@ -174,6 +189,13 @@ class ParsingStore:
             shutil.rmtree(partial, ignore_errors=True)
             raise
 
+    def header(self, name: str) -> MapHeader:
+        """Sample ``name``'s shape from its metadata, after checking its shard index (crc32c) and that
+        every chunk lies inside the shard file; no frame is decoded."""
+        with self.open(name) as maps:
+            maps.check_chunk_extents()
+        return MapHeader(maps.shape, maps.dtype, self.root / name)
+
     @contextmanager
     def open(self, name: str) -> Iterator[StoredMaps]:
         """Sample ``name`` as a lazy ``(T, H, W)`` uint8 array (frames decode when indexed)."""
@@ -246,13 +268,14 @@ class StoredMaps:
         except (OSError, ValueError) as err:
             raise CorruptParsingStoreError(f"{self.where}: {meta_path.name} is not readable JSON ({err})") from err
         self.shape, self.npy_header = _array_layout(meta, meta_path)
-        shard = store_root / name / SHARD_KEY
+        shard = self.where_shard = store_root / name / SHARD_KEY
         try:
             self._fd = os.open(shard, os.O_RDONLY)
         except FileNotFoundError:
             raise CorruptParsingStoreError(f"{self.where}: its shard file {shard} is missing") from None
         try:
-            self._index = self._read_index(os.fstat(self._fd).st_size)
+            self._shard_size = os.fstat(self._fd).st_size
+            self._index = self._read_index(self._shard_size)
         except BaseException:
             os.close(self._fd)
             raise
@@ -265,6 +288,16 @@ class StoredMaps:
             raise CorruptParsingStoreError(f"{self.where}: the shard index is corrupt (checksum mismatch or "
                                            f"truncated file of {shard_size} bytes); no frame can be read")
         return np.frombuffer(raw[:-4], dtype="<u8").reshape(self.shape[0], 2)
+
+    def check_chunk_extents(self) -> None:
+        """Every frame's chunk lies inside the shard, before its index: what a file's size can tell."""
+        data_end = self._shard_size - (16 * self.shape[0] + 4)
+        for frame, (offset, length) in enumerate(self._index.tolist()):
+            empty = offset == _EMPTY and length == _EMPTY
+            if not empty and (length < 4 or offset + length > data_end):
+                raise CorruptParsingStoreError(
+                    f"{self.where} frame {frame}: its chunk (bytes {offset}..{offset + length}) lies outside the "
+                    f"{data_end} data bytes of the shard file {self.where_shard}")
 
     def __len__(self) -> int:
         return self.shape[0]

@@ -11,12 +11,15 @@ import pytest
 import yaml
 
 import fusion.cli
+from data.ntu import BENCHMARKS as NTU_BENCHMARKS
+from data.ntu import split_order
 from ensemble import main
 from fusion import (
     FusionError,
     StreamScores,
     align_streams,
     fuse_scores,
+    get_benchmark,
     resolve_keys,
     search_weights,
     topk_accuracy,
@@ -26,8 +29,11 @@ STREAMS = ("joint", "bone", "jointmotion", "bonemotion", "parsing")
 REFERENCE_RATES = (2.0, 2.0, 1.0, 1.0, 2.0)
 
 
-def ntu_names(count: int, classes: int, seed: int = 0, subjects: tuple[int, int] = (1, 41)) -> list[str]:
-    """Distinct NTU names in split order (sorted), every class present, subjects in [low, high)."""
+def ntu_names(count: int, classes: int, seed: int = 0, subjects: tuple[int, int] = (1, 41),
+              benchmark: str | None = None) -> list[str]:
+    """Distinct NTU names, sorted, every class present, subjects in [low, high); with ``benchmark``, test
+    samples of that benchmark in its split order (what its --val_sample list holds)."""
+    rules = NTU_BENCHMARKS[get_benchmark(benchmark).folder] if benchmark else None
     rng = np.random.default_rng(seed)
     names: set[str] = set()
     while len(names) < count:
@@ -38,8 +44,10 @@ def ntu_names(count: int, classes: int, seed: int = 0, subjects: tuple[int, int]
             rng.integers(*subjects),
             rng.integers(1, 3),
         )
-        names.add(f"S{setup:03d}C{camera:03d}P{subject:03d}R{rep:03d}A{action:03d}")
-    return sorted(names)
+        name = f"S{setup:03d}C{camera:03d}P{subject:03d}R{rep:03d}A{action:03d}"
+        if rules is None or split_order([name], rules, "test"):
+            names.add(name)
+    return sorted(names) if rules is None else split_order(names, rules, "test")
 
 
 def labels_of(names: list[str]) -> np.ndarray:
@@ -87,7 +95,10 @@ def reference_fusion_accuracy(paths: list[Path], val_sample: Path) -> float:
     return (len(true_label) - wrong) / len(true_label)
 
 
-def eppnet_argv(paths: dict[str, Path], sample_list: Path, benchmark: str = "NTU60XView") -> list[str]:
+XVIEW = "NTU60XView"  # eppnet_argv's benchmark: test names come from ntu_names(..., benchmark=XVIEW)
+
+
+def eppnet_argv(paths: dict[str, Path], sample_list: Path, benchmark: str = XVIEW) -> list[str]:
     argv = ["--benchmark", benchmark]
     for stream in STREAMS:
         argv += [f"--{stream}_Score", str(paths[stream])]
@@ -99,7 +110,7 @@ def fusion_line(output: str) -> list[str]:
 
 
 def test_eppnet_command_line_matches_the_reference(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    names = ntu_names(600, 60)
+    names = ntu_names(600, 60, benchmark=XVIEW)
     paths, sample_list, _ = write_eppnet_files(tmp_path, names, 60)
     expected = reference_fusion_accuracy([paths[s] for s in STREAMS], sample_list)
 
@@ -118,7 +129,7 @@ def test_eppnet_command_line_matches_the_reference(tmp_path: Path, capsys: pytes
 
 
 def test_shuffled_key_order_gives_the_same_result(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    names = ntu_names(400, 60)
+    names = ntu_names(400, 60, benchmark=XVIEW)
     in_order, shuffled = tmp_path / "in_order", tmp_path / "shuffled"
     in_order.mkdir(), shuffled.mkdir()
     paths, sample_list, _ = write_eppnet_files(in_order, names, 60, seed=3)
@@ -213,7 +224,7 @@ def test_prepared_split_folder_and_output_files(tmp_path: Path, capsys: pytest.C
 
 
 def test_config_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    names = ntu_names(100, 60)
+    names = ntu_names(100, 60, benchmark=XVIEW)
     write_eppnet_files(tmp_path, names, 60)
     config = {"benchmark": "NTU60XView", "sample_list": "val_sample.txt"}
     config["streams"] = {"joint": {"path": "joint.pkl", "weight": 0.5}, "Parsing": "parsing.pkl"}
@@ -350,7 +361,7 @@ def test_search_uses_validation_scores_only(
 
 
 def test_search_on_test_needs_an_explicit_flag(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    names = ntu_names(100, 60)
+    names = ntu_names(100, 60, benchmark=XVIEW)
     paths, sample_list, _ = write_eppnet_files(tmp_path, names, 60)
     argv = [*eppnet_argv(paths, sample_list), "--search-weights", "--grid", "0,1,2"]
     assert "--search-weights needs validation scores" in run_error(argv, capsys)
@@ -370,7 +381,7 @@ def test_table_writes_its_files(tmp_path: Path, capsys: pytest.CaptureFixture) -
     for benchmark, classes in (("NTU60XView", 60), ("NTU120XSet", 120)):
         folder = tmp_path / benchmark
         folder.mkdir()
-        names = ntu_names(2 * classes, classes, seed=classes)
+        names = ntu_names(2 * classes, classes, seed=classes, benchmark=benchmark)
         paths, sample_list, _ = write_eppnet_files(folder, names, classes)
         config["benchmarks"][benchmark] = {
             "sample_list": f"{benchmark}/{sample_list.name}",
