@@ -3,7 +3,8 @@
 IPP-Net's layout (liujf69/IPP-Net-Parsing, ``feeders/gen_parsing.py``): 5 grey strips, byte wrap,
 no augmentation; EPP-Net's: 9 palette tiles with flip and rotation in training. Each figure loads
 the sample's ``.npy`` as a memory map and renders it, as the dataset does per item; the ``dataset``
-rows add the resize to 299 and the normalisation (``ParsingFeatureMapDataset[i]``). Maps: the real
+rows add the resize to 299 (``ParsingFeatureMapDataset[i]``, a uint8 image: ToTensor and the
+normalisation run on the device, in the task's ``device_transform``). Maps: the real
 SCHP fixture (119 x 119, 103 frames) and the same maps at PSPNet's 256 x 256 (nearest). On a 2-core
 development machine IPP-Net's own code renders about 350 samples/s from 256 px maps and its feeder
 delivers about 8 tensors/s (its pixel-by-pixel ``getdata`` round trip); ours must not be slower.

@@ -1,7 +1,8 @@
 """Loader-only throughput: can the input pipeline feed a model at a given rate?
 
 Shared by the ``make bench`` case ``loader`` and ``make gpu-check``. The dataset is the parsing
-branch's (EPP-Net feature maps at 299 px, training augmentation) over generated label maps.
+branch's (EPP-Net feature maps at 299 px, training augmentation) over generated label maps; its items
+are uint8 images, normalised on the device by the task's ``device_transform``, as in training.
 """
 
 from __future__ import annotations

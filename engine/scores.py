@@ -51,9 +51,9 @@ def _encode_latin1(text: str, encoding: str = "utf-8") -> bytes:
 class _ScoreUnpickler(pickle.Unpickler):
     """Builds only plain containers, strings, numbers and NumPy arrays/scalars."""
 
-    def __init__(self, file: Any, path: Path) -> None:
+    def __init__(self, file: Any, path: Path, what: str = "a score file") -> None:
         super().__init__(file)
-        self._path = path
+        self._path, self._what = path, what
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _NUMPY_GLOBALS:
@@ -61,7 +61,7 @@ class _ScoreUnpickler(pickle.Unpickler):
         if (module, name) == _LATIN1_ENCODE:
             return _encode_latin1
         raise ScoreFileError(
-            f"{self._path}: refused to load global {module}.{name}; a score file may only hold dicts, "
+            f"{self._path}: refused to load global {module}.{name}; {self._what} may only hold dicts, "
             "lists, tuples, strings, numbers and NumPy arrays"
         )
 
@@ -128,21 +128,27 @@ def _check_finite(names: list[str], matrix: np.ndarray, path: Path | str) -> Non
         raise ScoreFileError(f"{path}: {len(bad)} samples have NaN or infinite scores, e.g. {shown}")
 
 
+def read_pickle(path: str | os.PathLike, what: str = "a score file") -> Any:
+    """Unpickle an untrusted file building only plain containers, strings, numbers and NumPy arrays; a
+    forbidden global or unreadable bytes raise one :class:`ScoreFileError` naming the file and ``what`` it is."""
+    path = Path(path)
+    with path.open("rb") as f:
+        try:
+            return _ScoreUnpickler(f, path, what).load()
+        except ScoreFileError:
+            raise
+        except Exception as exc:  # a truncated or foreign file fails in many ways; name it once
+            problem = f"{type(exc).__name__}: {exc}"
+            raise ScoreFileError(f"{path}: not a readable pickle, expected {what} ({problem})") from exc
+
+
 def load_score_matrix(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     """Read a score file as ``(keys, scores)``: keys in file order and an (N, C) float32 matrix.
 
     A file holding a bare list/array of vectors gets the keys ``test_0 ...`` (test order).
     """
     path = Path(path)
-    with path.open("rb") as f:
-        try:
-            obj = _ScoreUnpickler(f, path).load()
-        except ScoreFileError:
-            raise
-        except Exception as exc:  # a truncated or foreign file fails in many ways; name it once
-            raise ScoreFileError(
-                f"{path}: not a readable score pickle ({type(exc).__name__}: {exc})"
-            ) from exc
+    obj = read_pickle(path, "a score file")
     names, rows = _as_named_rows(obj, path)
     matrix = _stack_rows(names, rows, path)
     _check_finite(names, matrix, path)
@@ -170,7 +176,12 @@ def save_scores(path: str | os.PathLike, scores: Mapping[str, Any]) -> None:
         )
     matrix = _stack_rows(names, list(scores.values()), path)
     # One standalone array per sample, as the reference scripts write and read them.
-    payload = {name: row.copy() for name, row in zip(names, matrix, strict=True)}
+    write_pickle(path, {name: row.copy() for name, row in zip(names, matrix, strict=True)})
+
+
+def write_pickle(path: str | os.PathLike, payload: Any) -> None:
+    """Pickle ``payload`` (plain containers and arrays) to ``path`` atomically, with the usual permissions."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

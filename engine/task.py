@@ -25,6 +25,16 @@ millimetres and joints for MPJPE); the engine adds them over batches and process
 
 ``collate_fn`` (a list of ``(inputs, target)`` -> batched ``(inputs, target)``) replaces PyTorch's
 default collation, e.g. to pad variable-length boxes.
+
+``device_transform(inputs, cfg)`` is applied by the engine to each batch's ``inputs`` (never the target)
+right after they reach the device, outside autocast, in training and evaluation, and returns the
+inputs ``model`` gets: e.g. a dataset hands over uint8 images (a quarter of float32's bytes through
+the loader and host->device copy) and the transform normalises them on the device. ``train.channels_last``
+applies to its (floating) output.
+
+A task that does not classify (a detector) gives ``evaluation``, a factory ``cfg -> Evaluation``
+(``engine/evaluation.py``): its metrics, the metric that picks the best epoch and its score files replace
+top-1/top-5 and the logits; the training log then has no train accuracy.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler, default_collate
 
 from engine.config import Experiment
+from engine.evaluation import ClassificationEvaluation, Evaluation
 
 LossTerms = Mapping[str, torch.Tensor]
 MetricSums = Mapping[str, tuple[float, float]]
@@ -59,6 +70,19 @@ class Task:
     logits_key: str = ""  # the output dict's key of the logits; "" for a tensor (or tuple) output
     batch_metrics: Callable[[Any, Any, Any], MetricSums] | None = None
     collate_fn: Callable[[list[tuple[Any, Any]]], tuple[Any, Any]] | None = None
+    evaluation: Callable[[Any], Evaluation] | None = None
+    device_transform: Callable[[Any, Any], Any] | None = None  # (inputs on the device, cfg) -> model inputs
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the task's outputs hold logits the engine scores (no ``evaluation`` of its own)."""
+        return self.evaluation is None
+
+    def make_evaluation(self, cfg: Any) -> Evaluation:
+        """The task's evaluation of a split (classification of :meth:`logits` unless it gives its own)."""
+        if self.evaluation is not None:
+            return self.evaluation(cfg)
+        return ClassificationEvaluation(self.logits, class_labels)
 
     def logits(self, output: Any) -> torch.Tensor:
         """The logits ``(N, classes)`` in a model's output."""

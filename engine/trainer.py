@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
@@ -52,7 +51,6 @@ from engine.distributed import (
     init_distributed,
 )
 from engine.errors import describe_os_error
-from engine.scores import save_scores
 from engine.task import EpochSampler, IndexedCollate, IndexedDataset, Task, class_labels, move_to
 from engine.workdir import (
     LAST_CHECKPOINT,
@@ -126,10 +124,11 @@ def run(task: Task, cfg: Experiment, args: argparse.Namespace) -> dict[str, Any]
         work_dir = Path(cfg.work_dir)
         if args.resume:
             check_resume(work_dir, cfg)
-        lock_work_dir(work_dir, dist_info)
-        # Everything that can be checked (data, weights, maps) is built before the work dir is written.
+        # Everything that can be checked (data, weights, maps) is built before the work dir is written,
+        # even created (its lock included): a failed start leaves no folder behind.
         runner = Runner(task, cfg, args, dist_info, work_dir)
         runner.build()
+        lock_work_dir(work_dir, dist_info)
         prepare_work_dir(work_dir, dist_info, resume=args.resume, overwrite=args.overwrite,
                          eval_only=args.eval_only)
         setup_logging(work_dir, dist_info)
@@ -196,13 +195,6 @@ class ShardSampler(Sampler[int]):
         return len(self.indices)
 
 
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
-    maxk = min(max(ks), logits.shape[1])
-    top = logits.topk(maxk, dim=1).indices
-    hits = top.eq(labels[:, None])
-    return [int(hits[:, : min(k, maxk)].any(dim=1).sum()) for k in ks]
-
-
 class Runner:
     """State of one run; :meth:`execute` is the whole loop."""
 
@@ -213,6 +205,7 @@ class Runner:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.writer: Any = None
+        self.evaluation = task.make_evaluation(cfg)
 
     # -- building ---------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -260,8 +253,9 @@ class Runner:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def to_device(self, batch: Any) -> Any:
-        """Every tensor of an input or target batch on the device; images channels-last when asked."""
+    def to_device(self, batch: Any, inputs: bool = False) -> Any:
+        """Every tensor of an input or target batch on the device, inputs through the task's
+        ``device_transform``; (floating) images channels-last when asked."""
         channels_last = self.cfg.train.channels_last
 
         def layout(tensor: torch.Tensor) -> torch.Tensor:
@@ -269,6 +263,8 @@ class Runner:
                 return tensor.contiguous(memory_format=torch.channels_last)
             return tensor
 
+        if inputs and self.task.device_transform is not None:  # tensors already there are not copied again
+            batch = self.task.device_transform(move_to(batch, self.device), self.cfg)
         return move_to(batch, self.device, layout)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -292,11 +288,10 @@ class Runner:
 
             self.writer = SummaryWriter(str(self.work_dir / "tensorboard"))
         if self.args.eval_only:
-            metrics, logits = self.evaluate(model, eval_loader, len(eval_set))
+            metrics, entries = self.evaluate(model, eval_loader, len(eval_set))
             if info.is_main:
-                save_scores(self.work_dir / "scores" / "eval.pkl", dict(zip(names, logits, strict=True)))
-                log.info("eval: top1 %.2f%%  top5 %.2f%%  loss %.4f  -> %s", 100 * metrics["top1"],
-                         100 * metrics["top5"], metrics["loss"], self.work_dir / "scores" / "eval.pkl")
+                self.evaluation.save(self.work_dir / "scores" / "eval.pkl", names, entries)
+                log.info("eval: %s  -> %s", self.evaluation.describe(metrics), self.work_dir / "scores" / "eval.pkl")
             return metrics
 
         train_set, train_loader = self.train_set, self.train_loader
@@ -305,7 +300,8 @@ class Runner:
             nesterov=cfg.optim.nesterov, weight_decay=cfg.optim.weight_decay,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, cfg))
-        start_epoch, best = 0, {"top1": -1.0, "epoch": -1}
+        key = self.evaluation.key
+        start_epoch, best = 0, {key: -math.inf, "epoch": -1}
         if self.args.resume:
             start_epoch, best = self.restore(model, optimizer, scheduler)
 
@@ -330,23 +326,23 @@ class Runner:
             metrics = {"epoch": epoch + 1, **train_metrics}
             last_epoch = epoch + 1 == cfg.train.epochs
             if (epoch + 1) % cfg.train.eval_interval == 0 or last_epoch:
-                eval_metrics, logits = self.evaluate(model, eval_loader, len(eval_set))
+                eval_metrics, entries = self.evaluate(model, eval_loader, len(eval_set))
                 metrics.update({f"eval_{k}": v for k, v in eval_metrics.items()})
                 if info.is_main:
                     self.log_eval(epoch, eval_metrics)
-                    if eval_metrics["top1"] > best["top1"]:
-                        best = {"top1": eval_metrics["top1"], "epoch": epoch + 1}
-                        self.save_best(model, names, logits, epoch)
+                    if eval_metrics[key] > best.get(key, -math.inf):
+                        best = {key: eval_metrics[key], "epoch": epoch + 1}
+                        self.save_best(model, names, entries, epoch)
                     if last_epoch:
-                        save_scores(self.work_dir / "scores" / "final.pkl", dict(zip(names, logits, strict=True)))
+                        self.evaluation.save(self.work_dir / "scores" / "final.pkl", names, entries)
             if info.is_main:
                 self.save_checkpoint(model, optimizer, scheduler, epoch, best)
                 with open(self.work_dir / "metrics.jsonl", "a") as fh:
                     fh.write(json.dumps(metrics) + "\n")
             barrier(info)
         if info.is_main:
-            log.info("done: final scores %s; best epoch %s (top1 %.2f%%, chosen on the evaluation split)",
-                     self.work_dir / "scores" / "final.pkl", best["epoch"], 100 * best["top1"])
+            log.info("done: final scores %s; best epoch %s (%s %.4g, chosen on the evaluation split)",
+                     self.work_dir / "scores" / "final.pkl", best["epoch"], key, best.get(key, math.nan))
             if self.writer is not None:
                 self.writer.close()
         return metrics
@@ -362,9 +358,8 @@ class Runner:
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not self.info.is_main,
                    leave=False, dynamic_ncols=True)
         step_base = epoch * len(loader)
-        for step, (inputs, target, _) in enumerate(bar):
-            inputs, target = self.to_device(inputs), self.to_device(target)
-            labels = class_labels(target)
+        for step, (inputs, target, index) in enumerate(bar):
+            inputs, target = self.to_device(inputs, inputs=True), self.to_device(target)
             with self.autocast():
                 output = model(inputs)
                 loss, terms = self.task.loss_terms(output, target, cfg)
@@ -375,11 +370,12 @@ class Runner:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
             self.scaler.step(optimizer)
             self.scaler.update()
-            batch = labels.shape[0]
+            batch = len(index)
             total_loss += float(loss.detach()) * batch
             for name, term in terms.items():
                 term_sums[name] = term_sums.get(name, 0.0) + float(term.detach()) * batch
-            total_correct += int((self.task.logits(output).detach().argmax(1) == labels).sum())
+            if self.task.classifies:
+                total_correct += int((self.task.logits(output).detach().argmax(1) == class_labels(target)).sum())
             total_seen += batch
             if self.info.is_main:
                 bar.set_postfix(loss=f"{total_loss / total_seen:.4f}", lr=f"{lr:.4g}")
@@ -389,52 +385,42 @@ class Runner:
         term_names = sorted(term_sums)
         loss_sum, correct, seen, *term_totals = all_reduce_sum(
             self.info, [total_loss, float(total_correct), float(total_seen), *(term_sums[n] for n in term_names)])
-        metrics = {"loss": loss_sum / max(seen, 1), "top1": correct / max(seen, 1), "lr": lr,
-                   "samples_per_s": seen / max(elapsed, 1e-9)}
+        metrics = {"loss": loss_sum / max(seen, 1), "lr": lr, "samples_per_s": seen / max(elapsed, 1e-9)}
+        if self.task.classifies:
+            metrics["top1"] = correct / max(seen, 1)
         metrics.update({f"loss_{n}": total / max(seen, 1) for n, total in zip(term_names, term_totals, strict=True)})
         if self.info.is_main:
-            log.info("epoch %d/%d  loss %.4f  train-top1 %.2f%%  lr %.4g  %.1f samples/s", epoch + 1,
-                     cfg.train.epochs, metrics["loss"], 100 * metrics["top1"], lr, metrics["samples_per_s"])
+            accuracy = f"  train-top1 {100 * metrics['top1']:.2f}%" if "top1" in metrics else ""
+            log.info("epoch %d/%d  loss %.4f%s  lr %.4g  %.1f samples/s", epoch + 1, cfg.train.epochs,
+                     metrics["loss"], accuracy, lr, metrics["samples_per_s"])
             if self.writer is not None:
                 for key, value in metrics.items():
                     self.writer.add_scalar(f"train/{key}", value, epoch + 1)
         return metrics
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, loader: DataLoader, size: int) -> tuple[dict[str, float], list[np.ndarray]]:
-        """Top-1/top-5/loss over the whole split, and every sample's float32 logits in dataset order."""
+    def evaluate(self, model: nn.Module, loader: DataLoader, size: int) -> tuple[dict[str, float], list[Any]]:
+        """The task's metrics over the whole split, and every sample's score entry in dataset order."""
         model.eval()
-        indices, outputs, targets = [], [], []
+        records: list[Any] = []
         metric_sums: dict[str, list[float]] = {}
         start = time.perf_counter()
         for inputs, target, index in tqdm(loader, desc="eval", disable=not self.info.is_main, leave=False,
                                           dynamic_ncols=True):
+            inputs = self.to_device(inputs, inputs=True)
             with self.autocast():
-                output = model(self.to_device(inputs))
+                output = model(inputs)
             if self.task.batch_metrics is not None:
                 for name, (total, count) in self.task.batch_metrics(output, self.to_device(target), self.cfg).items():
                     sums = metric_sums.setdefault(name, [0.0, 0.0])
                     sums[0] += float(total)
                     sums[1] += float(count)
-            outputs.append(self.task.logits(output).float().cpu())
-            targets.append(torch.as_tensor(class_labels(target)))
-            indices.append(index)
-        local = [torch.cat(parts) for parts in (indices, outputs, targets)] if indices else None
-        shards = [shard for shard in all_gather_objects(self.info, local) if shard is not None]
-        all_index, all_logits, all_labels = (torch.cat([s[i] for s in shards]) for i in range(3))
-        order = torch.argsort(all_index)
-        all_index, all_logits, all_labels = all_index[order], all_logits[order], all_labels[order]
-        if all_index.tolist() != list(range(size)):
-            raise RuntimeError("evaluation did not cover every sample exactly once")
-        top1, top5 = topk_correct(all_logits, all_labels)
-        metrics = {
-            "top1": top1 / size,
-            "top5": top5 / size,
-            "loss": float(F.cross_entropy(all_logits, all_labels)),
-            "samples_per_s": size / max(time.perf_counter() - start, 1e-9),
-        }
+            records.append(self.evaluation.batch(output, target, index))
+        gathered = [record for shard in all_gather_objects(self.info, records) for record in shard]
+        metrics, entries = self.evaluation.summarise(gathered, size)
+        metrics["samples_per_s"] = size / max(time.perf_counter() - start, 1e-9)
         metrics.update(self.reduce_metrics(metric_sums))
-        return metrics, [row.numpy().astype(np.float32) for row in all_logits]
+        return metrics, entries
 
     def reduce_metrics(self, metric_sums: dict[str, list[float]]) -> dict[str, float]:
         """The task's metrics over every batch of every process: ``sum / count`` each (NaN with no count)."""
@@ -446,17 +432,14 @@ class Runner:
 
     # -- outputs ----------------------------------------------------------------------------------
     def log_eval(self, epoch: int, metrics: dict[str, float]) -> None:
-        standard = ("top1", "top5", "loss", "samples_per_s")
-        extra = "".join(f"  {k} {v:.4g}" for k, v in metrics.items() if k not in standard)
-        log.info("eval after epoch %d: top1 %.2f%%  top5 %.2f%%  loss %.4f%s", epoch + 1, 100 * metrics["top1"],
-                 100 * metrics["top5"], metrics["loss"], extra)
+        log.info("eval after epoch %d: %s", epoch + 1, self.evaluation.describe(metrics))
         if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"eval/{key}", value, epoch + 1)
 
-    def save_best(self, model: nn.Module, names: list[str], logits: list[np.ndarray], epoch: int) -> None:
+    def save_best(self, model: nn.Module, names: list[str], entries: list[Any], epoch: int) -> None:
         # Chosen on the evaluation split, which for NTU is the test split: say so in the file names.
-        save_scores(self.work_dir / "scores" / "best_chosen_on_eval.pkl", dict(zip(names, logits, strict=True)))
+        self.evaluation.save(self.work_dir / "scores" / "best_chosen_on_eval.pkl", names, entries)
         atomic_torch_save({"model": model.state_dict(), "epoch": epoch + 1},
                           self.work_dir / "checkpoints" / "best_chosen_on_eval.pt")
 

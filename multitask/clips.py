@@ -153,9 +153,22 @@ def crop_frame(image: np.ndarray, box: np.ndarray, size: int, flip: bool = False
     return crop[:, ::-1].copy() if flip else crop
 
 
+def chw_frames(images: np.ndarray) -> torch.Tensor:
+    """uint8 RGB ``(T, S, S, 3)`` -> uint8 ``(T, 3, S, S)``, contiguous: the dataset's frames, not yet scaled."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def normalise_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(..., 3, S, S)`` -> float32 in [-1, 1] (``x / 127.5 - 1``), wherever the frames are: the
+    task's ``device_transform``."""
+    if frames.dtype != torch.uint8:
+        raise TypeError(f"normalise_frames expects uint8 frames, found {frames.dtype}")
+    return frames.float().div(127.5).sub(1.0)
+
+
 def to_network(images: np.ndarray) -> torch.Tensor:
-    """uint8 RGB ``(T, S, S, 3)`` -> float32 ``(T, 3, S, S)`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    """uint8 RGB ``(T, S, S, 3)`` -> float32 ``(T, 3, S, S)`` in [-1, 1]: one clip as the network sees it."""
+    return normalise_frames(chw_frames(images))
 
 
 def pose_to_camera_mm(pose: torch.Tensor, box: torch.Tensor, root_z: torch.Tensor, scale: torch.Tensor,

@@ -12,10 +12,11 @@ parts with SGD lr 1e-3, momentum 0.95, Nesterov; the elastic net is ``Σ |Δ| + 
 joints' coordinates (``deephar/objectives.py``), visibility BCE weighs 0.01
 (``deephar/models/reception.py`` ``compile``); every action block's output gets cross-entropy.
 
-A dataset item is ``({"frames": (T, 3, S, S)}, {"label", "pose" (T, J, 3), "valid" (T, J), "xyz_mm"
+A dataset item is ``({"frames": uint8 (T, 3, S, S)}, {"label", "pose" (T, J, 3), "valid" (T, J), "xyz_mm"
 (T, J, 3), "box" (4,), "root_z", "scale", "camera" (4,)})``; images come from the RGB videos
 (``data.source: video``) or, for tests and the demo, from coloured joint dots drawn in the crop
-(``data.source: dots``).
+(``data.source: dots``). The frames stay uint8 up to the device, where the task's ``device_transform``
+scales them to [-1, 1] (``multitask.clips.normalise_frames``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from torch.utils.data import Dataset
 from data.ntu import BENCHMARKS, class_count, parse_name, split_order
 from engine import Task
 from engine.config import ConfigError, Experiment
-from multitask.clips import ClipTargets, crop_frame, main_body, ntu_clip, pose_to_camera_mm, to_network
+from multitask.clips import (
+    ClipTargets,
+    chw_frames,
+    crop_frame,
+    main_body,
+    normalise_frames,
+    ntu_clip,
+    pose_to_camera_mm,
+)
 from multitask.model import PA20J_FROM_NTU, MultitaskNet, MultitaskSizes
 from pose_guidance.layouts import NTU25
 from pose_guidance.maps import keypoint_dots
@@ -189,11 +198,11 @@ class NtuClips(Dataset):
         label = parse_name(name).label
         if clip is None:
             zeros = torch.zeros
-            return ({"frames": zeros(t, 3, size, size) - 1},
+            return ({"frames": zeros(t, 3, size, size, dtype=torch.uint8)},  # black: -1 once normalised
                     {"label": label, "pose": zeros(t, j, 3), "valid": zeros(t, j), "xyz_mm": zeros(t, j, 3),
                      "box": torch.tensor([0.0, 0.0, 1.0, 1.0]), "root_z": torch.tensor(0.0),
                      "scale": torch.tensor(1.0), "camera": torch.ones(4)})
-        frames = to_network(self.images(name, clip))
+        frames = chw_frames(self.images(name, clip))  # uint8: normalised on the device (device_transform)
         camera = np.nan_to_num(clip.camera, nan=1.0)
         return ({"frames": frames},
                 {"label": label, "pose": torch.from_numpy(clip.pose), "valid": torch.from_numpy(clip.valid),
@@ -269,6 +278,11 @@ def batch_metrics(output: dict[str, torch.Tensor], target: dict[str, torch.Tenso
             "mpjpe_mm": root_relative_mpjpe(pred_mm, target["xyz_mm"].float(), target["valid"])}
 
 
+def device_transform(inputs: dict[str, torch.Tensor], cfg: MultitaskExperiment) -> dict[str, torch.Tensor]:
+    """The dataset's uint8 frames, on the device, scaled to [-1, 1] there (the other inputs as they are)."""
+    return {**inputs, "frames": normalise_frames(inputs["frames"])}
+
+
 TASK = Task(
     name="multitask",
     config_cls=MultitaskExperiment,
@@ -278,4 +292,5 @@ TASK = Task(
     loss_weights=loss_weights,
     logits_key="action",
     batch_metrics=batch_metrics,
+    device_transform=device_transform,
 )

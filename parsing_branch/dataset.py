@@ -1,4 +1,4 @@
-"""The parsing branch's dataset: one sample's parsing maps -> its feature map -> a normalised image.
+"""The parsing branch's dataset: one sample's parsing maps -> its feature map -> a uint8 image.
 
 EPP-Net's layout, training: random frame interval, flip and rotation (``parsing.feature_map``), then
 ColorJitter(0.2, 0.2, 0.2). IPP-Net's layout: random frame step in training, the byte wrap of its
@@ -6,9 +6,17 @@ feeder's ToPILImage, no augmentation (``color_jitter: 0``; liujf69/IPP-Net-Parsi
 ``feeders/feeder_parsing.py``). Both: resize to ``image_size`` (299 for InceptionV3; torchvision's
 Resize of a PIL image), ToTensor, ImageNet normalisation; the order and the results are those of
 the papers' torchvision transforms, so a given feature map gives the same tensor (the tests compare them).
+The dataset stops at the resized image, as uint8 ``(3, S, S)``: a quarter of float32's bytes through
+the loader and the host->device copy. ToTensor and the normalisation are :func:`normalise_images`,
+the task's ``device_transform``, on a batch already on the device; :func:`normalised_tensor` is the
+same for one image.
 
 The maps come from a folder of ``<name>.npy`` files or a parsing store (``parsing.store``), read lazily
-either way: only the frames a feature map shows are read, and the feature maps are the same.
+either way: only the frames a feature map shows are read, and the feature maps are the same. Building
+the dataset checks every map before any training: that it exists, and its header (``.npy`` header and
+file size, or the store sample's metadata and shard index; no data is read): uint8 ``(T, H, W[, 1])``,
+the same frame size as the split's first map, a file as long as its header says. The first bad map is
+one error naming its file; a map that goes bad later is an error naming its file when it is read.
 
 Randomness comes from torch's generator (one draw per sample seeds the renderer's NumPy generator,
 ColorJitter draws from torch itself), which the engine re-seeds per epoch, rank and loader worker:
@@ -17,6 +25,7 @@ runs are reproducible for a given number of loader workers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,12 +37,10 @@ from torchvision import transforms
 
 from data.storage import save_npy
 from parsing.feature_map import render_feature_map
-from parsing.map_files import MapFiles, open_parsing_maps
+from parsing.map_files import BadParsingMapError, MapFiles, open_parsing_maps
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_MEAN32 = np.array(IMAGENET_MEAN, dtype=np.float32)
-_STD32 = np.array(IMAGENET_STD, dtype=np.float32)
 SHOWN_MISSING = 5  # how many missing sample names an error message lists
 
 
@@ -55,13 +62,31 @@ def check_parsing_maps(names: Sequence[str], parsing_dir: Path) -> MapFiles:
             f"{len(missing)} of {len(names)} samples have no parsing map in the {maps.description} "
             f"{parsing_dir}: {shown}"
         )
+    check_map_headers(maps, names)
     return maps
+
+
+def check_map_headers(maps: MapFiles, names: Sequence[str]) -> None:
+    """Every sample's header (no data read): uint8 ``(T, H, W[, 1])``, a whole file, and the frame size
+    of the first map; the first bad one raises :class:`BadParsingMapError` (a store's:
+    ``CorruptParsingStoreError``) naming its file."""
+    first = None
+    for name in names:
+        header = maps.header(name)
+        if first is None:
+            first = header
+        elif header.frame_size != first.frame_size:
+            raise BadParsingMapError(
+                f"parsing map {header.path}: frames of {header.frame_size[0]} x {header.frame_size[1]}, but "
+                f"{first.path} has {first.frame_size[0]} x {first.frame_size[1]}: the maps of a split come "
+                "from one parser (SCHP 119 x 119, PSPNet 256 x 256)")
 
 
 class ParsingFeatureMapDataset(Dataset):
     """Feature maps of the samples ``names`` (split order) with their 0-based ``labels``.
 
-    ``dataset[i]`` is ``(float32 tensor (3, image_size, image_size), int label)``. ``layout``
+    ``dataset[i]`` is ``(uint8 tensor (3, image_size, image_size), int label)``, the image before
+    ToTensor and normalisation (:func:`normalise_images`, on the device). ``layout``
     (``eppnet`` or ``ipp-net``) and ``byte_wrap`` (None: the layout's reference) are those of
     :func:`parsing.feature_map.render_feature_map`; the maps may be of any size. ``cache_dir``
     (evaluation only) keeps each sample's resized uint8 image as ``.npy``: evaluation images are
@@ -129,15 +154,33 @@ class ParsingFeatureMapDataset(Dataset):
         return f".{self.layout}.{'wrap' if self.byte_wrap else 'nowrap'}{tag}"
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return normalised_tensor(self.image(index)), int(self.labels[index])
+        return chw_tensor(self.image(index)), int(self.labels[index])
+
+
+def chw_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(S, S, 3)`` uint8 -> ``(3, S, S)`` uint8, contiguous: the dataset's item, not yet normalised."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+@functools.cache
+def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std, float32 ``(1, 3, 1, 1)``, on ``device`` (made once per device)."""
+    shape = (1, 3, 1, 1)
+    return (torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(shape).to(device),
+            torch.tensor(IMAGENET_STD, dtype=torch.float32).view(shape).to(device))
+
+
+def normalise_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, 3, S, S)`` -> float32 ImageNet-normalised, wherever the images are: torchvision's
+    ToTensor (``/ 255``) then Normalize (``(x - mean) / std``), the same float32 operations, so on
+    the CPU the same bits. The parsing task's ``device_transform``."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"normalise_images expects uint8 images, found {images.dtype}")
+    mean, std = _imagenet_stats(images.device)
+    return (images.float() / 255 - mean) / std
 
 
 def normalised_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(S, S, 3)`` uint8 -> ``(3, S, S)`` float32: torchvision's ToTensor then Normalize, bit for bit.
-
-    The same float32 operations in NumPy: torch's multi-threaded kernels on tensors this small stall
-    for tens of milliseconds on a busy machine, which is where a loader without workers runs.
-    """
-    scaled = image.astype(np.float32) / np.float32(255)
-    normalised = (scaled - _MEAN32) / _STD32
-    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+    """``(S, S, 3)`` uint8 -> ``(3, S, S)`` float32: torchvision's ToTensor then Normalize, bit for bit
+    (one image through :func:`normalise_images`, for single-sample use outside the engine)."""
+    return normalise_images(chw_tensor(image)[None])[0]

@@ -3,7 +3,8 @@
 Sample names and labels of a split come from the prepared skeleton data (``data.root`` and
 ``data.benchmark``, read with ``data.storage.open_split``) or, for EPP-Net's own lists, from
 ``data.train_list`` / ``data.test_list`` (one NTU name per line; labels from the names' action).
-Either way the feature maps are ``<data.parsing_dir>/<name>.npy``.
+Either way the feature maps are ``<data.parsing_dir>/<name>.npy``. The dataset hands over uint8 images;
+the task's ``device_transform`` normalises them on the device (``parsing_branch.dataset.normalise_images``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from data.ntu import class_count, parse_name
 from data.storage import open_split
 from engine import Task
 from engine.config import ConfigError, Experiment
-from parsing_branch.dataset import ParsingFeatureMapDataset
+from parsing.map_files import BadParsingMapError
+from parsing.store import CorruptParsingStoreError
+from parsing_branch.dataset import ParsingFeatureMapDataset, normalise_images
 from parsing_branch.models import build_backbone, classification_loss
 
 
@@ -96,17 +99,25 @@ def build_dataset(cfg: ParsingExperiment, split: str) -> ParsingFeatureMapDatase
         raise ConfigError("data.parsing_dir is empty: set it to the folder of <name>.npy parsing maps")
     names, labels = split_names_and_labels(cfg.data, split)
     train = split == "train"
-    return ParsingFeatureMapDataset(
-        names, labels, cfg.data.parsing_dir, train=train, num_frames=cfg.data.num_frames,
-        image_size=cfg.data.image_size, color_jitter=cfg.data.color_jitter,
-        cache_dir=None if train or not cfg.data.eval_cache_dir else cfg.data.eval_cache_dir,
-        layout=cfg.data.layout, byte_wrap=cfg.data.byte_wrap,
-    )
+    try:
+        return ParsingFeatureMapDataset(
+            names, labels, cfg.data.parsing_dir, train=train, num_frames=cfg.data.num_frames,
+            image_size=cfg.data.image_size, color_jitter=cfg.data.color_jitter,
+            cache_dir=None if train or not cfg.data.eval_cache_dir else cfg.data.eval_cache_dir,
+            layout=cfg.data.layout, byte_wrap=cfg.data.byte_wrap,
+        )
+    except (BadParsingMapError, CorruptParsingStoreError) as err:  # one line and exit 2, before the work dir
+        raise ConfigError(f"data.parsing_dir ({split} split): {err}") from None
 
 
 def compute_loss(output: torch.Tensor | InceptionOutputs, target: torch.Tensor, cfg: ParsingExperiment) -> torch.Tensor:
     return classification_loss(output, target, cfg.model.aux_weight)
 
 
+def device_transform(images: torch.Tensor, cfg: ParsingExperiment) -> torch.Tensor:
+    """The dataset's uint8 images, on the device, ToTensor'd and ImageNet-normalised there."""
+    return normalise_images(images)
+
+
 TASK = Task(name="parsing", config_cls=ParsingExperiment, build_model=build_model, build_dataset=build_dataset,
-            compute_loss=compute_loss)
+            compute_loss=compute_loss, device_transform=device_transform)

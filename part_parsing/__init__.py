@@ -22,8 +22,11 @@ Modules:
 - ``labels``: the classifiers' classes, segment labels to targets, and coarse-to-fine decoding.
 - ``task``: the engine task (``train_part.py``): video classifier + one part-state classifier per group.
 - ``predict``: a trained model and given boxes -> ``pred_vid_result.json``, ``pred_part_result.json``.
+- ``keypoints``: users' 2D poses (COCO-17) per frame from a COCO-style JSON or a pyskl pickle, and writers.
+- ``detection_ap``: COCO-style AP at one IoU (part AP50), equal to pycocotools' COCOeval.
+- ``detection``: the pose-guided person and part detectors (``train_part_detector.py``) and ``detect``.
 - ``stages``: the pipeline stages (off by default; ``configs/demo/part_pipeline.yaml``).
-- ``__main__``: ``python -m part_parsing {evaluate,gt,show,predict}``.
+- ``__main__``: ``python -m part_parsing {evaluate,gt,show,predict,detect,table}``.
 
 Facts and where they come from: the layout, the list files and frame numbering from 1 (``Hypnosx/
 Kinetics-TPS: README.md``); the evaluation files' shape, the 5-frame sampling, the limits of 10 humans and

@@ -6,6 +6,10 @@
     python -m part_parsing show --annotations DIR --video VIDEO --out PNG [--pred-part F] [--frames DIR | --videos DIR]
     python -m part_parsing predict --config RUN/config.yaml --weights RUN/checkpoints/last.pt --frames DIR
         (--annotations DIR | --boxes F | both) --out DIR [--set KEY=VALUE] [--device D] [--batch-size N]
+        [--person-detector RUN --part-detector RUN --keypoints F]
+    python -m part_parsing detect --person-detector RUN --part-detector RUN --keypoints F --frames DIR
+        [--annotations DIR] --out boxes.json [--device D]
+    python -m part_parsing table --run LABEL=RUN [--run LABEL=RUN ...] --out TABLE.md
 
 A bad input file prints one line ``python -m part_parsing: error: <file>: <what>`` and exits with 2.
 A new command adds an entry to :data:`COMMANDS`.
@@ -93,12 +97,59 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=0, help="videos per batch (default train.eval_batch_size)")
+    _detector_arguments(parser, required=False)
+
+
+def _detector_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--person-detector", required=required, type=Path, help="a train_part_detector.py run "
+                        "folder (config.yaml, checkpoints/last.pt) of a person detector")
+    parser.add_argument("--part-detector", required=required, type=Path, help="the same of a part detector")
+    parser.add_argument("--keypoints", required=required, type=Path,
+                        help="the videos' COCO-17 keypoints: a COCO-style JSON or a pyskl pickle")
+
+
+def _detect_arguments(parser: argparse.ArgumentParser) -> None:
+    _detector_arguments(parser, required=True)
+    parser.add_argument("--frames", required=True, type=Path, help="rawframes root: <root>/<class>/<video>/")
+    parser.add_argument("--annotations", type=Path, help="<split>_annotations: the videos to detect on "
+                        "(default: every rawframes folder)")
+    parser.add_argument("--out", required=True, type=Path, help="the boxes file to write (JSON)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def _detections(args: argparse.Namespace) -> dict:
+    from engine.checkpoint import CheckpointError
+    from part_parsing.detection.predict import run_detect
+
+    try:
+        return run_detect(args.person_detector, args.part_detector, args.keypoints, args.frames,
+                          annotations=args.annotations, device=args.device)
+    except CheckpointError as err:
+        raise ValueError(str(err)) from err
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from part_parsing.tps import write_json_atomic
+
+    tree = _detections(args)
+    frames = sum(len(v) for v in tree.values())
+    print(f"wrote {write_json_atomic(args.out, tree)}: {len(tree)} videos, {frames} frames")
+    return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     from engine.checkpoint import CheckpointError
     from part_parsing.predict import run_predict
+    from part_parsing.tps import write_json_atomic
 
+    detectors = [args.person_detector, args.part_detector, args.keypoints]
+    if any(detectors) and not all(detectors):
+        raise ValueError("--person-detector, --part-detector and --keypoints go together")
+    if all(detectors):
+        if args.boxes is not None:
+            raise ValueError("--boxes or the detectors, not both")
+        args.boxes = write_json_atomic(args.out / "detected_boxes.json", _detections(args))
+        print(f"wrote {args.boxes}")
     try:
         paths = run_predict(args.config, args.weights, args.frames, args.out, annotations=args.annotations,
                             boxes=args.boxes, overrides=args.set, device=args.device, batch_size=args.batch_size)
@@ -108,12 +159,41 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", action="append", required=True, metavar="LABEL=RUN",
+                        help="a train_part_detector.py run folder and its row label (repeatable)")
+    parser.add_argument("--out", required=True, type=Path, help="the Markdown table (a .json beside it)")
+
+
+def _table(args: argparse.Namespace) -> int:
+    import json
+
+    from data.storage import atomic_write_bytes
+    from part_parsing.detection.evaluation import run_table
+
+    runs = []
+    for item in args.run:
+        label, sep, run = item.partition("=")
+        if not sep or not label or not run:
+            raise ValueError(f"--run {item!r}: expected LABEL=RUN_FOLDER")
+        runs.append((label, Path(run)))
+    markdown, table = run_table(runs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(args.out, markdown.encode())
+    atomic_write_bytes(args.out.with_suffix(".json"), (json.dumps(table, indent=1) + "\n").encode())
+    print(markdown, end="")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return 0
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "evaluate": ("the official Kinetics-TPS score of predictions", _evaluate_arguments, _evaluate),
     "gt": ("ground-truth evaluation files from an annotation tree", _gt_arguments, _gt),
     "show": ("a picture of a video's part-level parsing", _show_arguments, _show),
-    "predict": ("prediction files from a trained model and given boxes", _predict_arguments, _predict),
+    "predict": ("prediction files from a trained model and given or detected boxes", _predict_arguments, _predict),
+    "detect": ("person and part boxes of videos from two trained detectors", _detect_arguments, _detect),
+    "table": ("part detectors' AP50 side by side (the embedding ablation)", _table_arguments, _table),
 }
 
 

@@ -1,5 +1,6 @@
-"""The part-level action parsing journey as pipeline stages: (synthetic) Kinetics-TPS -> train -> predict ->
-evaluate -> picture. Off by default (``part_parsing: {enabled: false}``), so the NTU journeys are unchanged;
+"""The part-level action parsing journey as pipeline stages: (synthetic) Kinetics-TPS -> train -> [person and
+part detectors -> their AP50 table] -> predict (from the annotations' or the detected boxes) -> evaluate ->
+picture. Off by default (``part_parsing: {enabled: false}``), so the NTU journeys are unchanged;
 ``configs/demo/part_pipeline.yaml`` runs it alone.
 
 Writes ``<out_dir>/kinetics_tps/`` (the synthetic set), ``<out_dir>/runs/<benchmark>/part_parsing/`` (the
@@ -29,6 +30,13 @@ class PartParsingStage:
     split: str = "test"  # the split predicted and scored
     config: str = "configs/demo/part_parsing.yaml"
     overrides: list[str] = field(default_factory=list)  # --set items for the trainer
+    # pose-guided detection: train a person and a part detector and predict from their boxes (else the
+    # annotations' boxes); with ablation_config, also the part detector without the embedding, and the table
+    detectors: bool = False
+    person_config: str = "configs/demo/person_detector.yaml"
+    part_config: str = "configs/demo/part_detector.yaml"
+    ablation_config: str = "configs/demo/part_detector_no_embedding.yaml"  # "" to skip the ablation
+    detector_overrides: list[str] = field(default_factory=list)  # --set items for the three detector runs
 
 
 def part_parsing_stages(ctx: Context) -> list[Stage]:
@@ -55,12 +63,31 @@ def part_parsing_stages(ctx: Context) -> list[Stage]:
                        cfg.device)],
         done=scores_done(work_dir),
     ))
+    detect: list[str | Path] = []
+    if part.detectors:
+        detectors = {"person": paths.run_dir("person_detector"), "part": paths.run_dir("part_detector")}
+        runs = [("person detector", part.person_config, detectors["person"]),
+                ("part detector", part.part_config, detectors["part"])]
+        if part.ablation_config:
+            runs.append(("part detector without embedding", part.ablation_config,
+                         paths.run_dir("part_detector_no_embedding")))
+        for label, config, run in runs:
+            stages.append(Stage(f"part parsing: {label}", [train_command(
+                PROJECT_ROOT / "train_part_detector.py", config, run, [f"data.root={root}", *part.detector_overrides],
+                cfg.device)], done=scores_done(run)))
+        table = results / "part_detection.md"
+        rows = [f"{'with' if r is detectors['part'] else 'without'} embedding={r}" for _, _, r in runs[1:]]
+        stages.append(Stage("part parsing: detector table", [python(
+            "-m", "part_parsing", "table", *(x for row in rows for x in ("--run", row)), "--out", table)],
+            done=table.is_file))
+        detect = ["--person-detector", detectors["person"], "--part-detector", detectors["part"],
+                  "--keypoints", root / f"{part.split}_keypoints.pkl"]
     predicted = [results / PRED_VID_FILE, results / PRED_PART_FILE]
     stages.append(Stage(
         "part parsing: predict",
         [python("-m", "part_parsing", "predict", "--config", work_dir / "config.yaml",
                 "--weights", work_dir / "checkpoints" / "last.pt", "--frames", frames, "--annotations", annotations,
-                "--out", results, "--device", cfg.device)],
+                "--out", results, "--device", cfg.device, *detect)],
         done=lambda: all(p.is_file() for p in predicted),
     ))
     stages.append(Stage(

@@ -117,7 +117,7 @@ def split_paths(data: PartDataConfig, split: str) -> tuple[Path, Path]:
 
 
 @functools.lru_cache(maxsize=4)
-def _read_split(annotations: Path, frames: Path) -> tuple[tuple[Video, ...], tuple[VideoSource, ...]]:
+def read_split(annotations: Path, frames: Path) -> tuple[tuple[Video, ...], tuple[VideoSource, ...]]:
     """Every video of an annotation tree and its source (cached: the model and both datasets read it)."""
     if not annotations.is_dir():
         raise ConfigError(f"annotations folder {annotations} does not exist")
@@ -136,7 +136,7 @@ def _read_split(annotations: Path, frames: Path) -> tuple[tuple[Video, ...], tup
 
 def labelled_split(cfg: PartExperiment, split: str) -> tuple[list[VideoSource], list[list[SegmentLabel]]]:
     """A split's sources and each video's segment labels."""
-    videos, sources = _read_split(*split_paths(cfg.data, split))
+    videos, sources = read_split(*split_paths(cfg.data, split))
     spec = clip_spec(cfg.data)
     segments = [segment_labels(v, s.num_frames, segment_frames(s, spec)) for v, s in zip(videos, sources, strict=True)]
     return list(sources), segments

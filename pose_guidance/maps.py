@@ -100,9 +100,10 @@ def body_mask(keypoints: np.ndarray, limbs: Sequence[tuple[int, int]], size: tup
     return mask.astype(bool)
 
 
-def dot_radius(width: float, height: float) -> float:
-    """The dot radius of the pose-guided positional embedding: ``max(sqrt(w * h) / 30, 3)`` pixels."""
-    return max(math.sqrt(width * height) / 30.0, 3.0)
+def dot_radius(width: float, height: float) -> int:
+    """The dot radius of the pose-guided positional embedding: ``max(int(sqrt(w * h) / 30), 3)`` pixels, truncated
+    as the official code does (``SheldongChen/A-Baseline-...: poseguide_embedding.py``)."""
+    return max(int(math.sqrt(width * height) / 30), 3)
 
 
 def keypoint_dots(keypoints: np.ndarray, size: tuple[int, int], colors: Sequence[tuple[int, int, int]],

@@ -22,7 +22,7 @@ from parsing.__main__ import PARSER_MODEL_NAMES, main
 from parsing.feature_map import byte_wrap_like_to_pil_image, ipp_net_frames, render_feature_map
 from parsing.parse import PARSER_MODELS, get_parser_model
 from parsing.pspnet import PSPNet, build_pspnet, load_pspnet_checkpoint, pspnet_input
-from parsing_branch.dataset import ParsingFeatureMapDataset
+from parsing_branch.dataset import ParsingFeatureMapDataset, normalise_images
 from parsing_branch.task import ParsingExperiment, num_classes
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,8 @@ def test_dataset_tensor_is_the_official_feeders(maps, tmp_path, train):
                                        layout="ipp-net")
     for seed in range(2 if train else 1):
         torch.manual_seed(seed)
-        ours, label = dataset[0]
+        item, label = dataset[0]
+        ours = normalise_images(item[None])[0]  # the parsing task's device_transform
         torch.manual_seed(seed)
         draw = numpy_draws(int(torch.randint(0, 2**62, ()))) if train else None
         expected = FEEDER_TRANSFORM(feeder_float_tensor(official_canvas(maps["256"], draw=draw)))

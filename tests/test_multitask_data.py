@@ -18,7 +18,7 @@ from multitask.clips import (
     pose_to_camera_mm,
 )
 from multitask.model import PA20J_FROM_NTU
-from multitask.task import MultitaskExperiment, NtuClips, pck, root_relative_mpjpe
+from multitask.task import TASK, MultitaskExperiment, NtuClips, pck, root_relative_mpjpe
 from pose_guidance.skeleton_colors import read_skeleton_colors
 
 
@@ -111,6 +111,7 @@ def test_video_clips_of_the_real_sample_are_person_crops(ntu_fixtures: Path) -> 
     dataset = NtuClips(cfg, "train")
     assert dataset.sample_names == ["S001C001P001R001A001"]  # the only one with a video
     inputs, target = dataset[0]
-    assert inputs["frames"].shape == (4, 3, 64, 64) and target["label"] == 0
-    assert -1 <= float(inputs["frames"].min()) and float(inputs["frames"].max()) <= 1
-    assert float(inputs["frames"].std()) > 0.1 and float(target["valid"].mean()) > 0.9
+    assert inputs["frames"].shape == (4, 3, 64, 64) and inputs["frames"].dtype == torch.uint8 and target["label"] == 0
+    frames = TASK.device_transform(inputs, cfg)["frames"]  # as the engine gives them to the model
+    assert frames.dtype == torch.float32 and -1 <= float(frames.min()) and float(frames.max()) <= 1
+    assert float(frames.std()) > 0.1 and float(target["valid"].mean()) > 0.9

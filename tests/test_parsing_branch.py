@@ -20,7 +20,7 @@ from engine.checkpoint import CheckpointError
 from engine.scores import load_scores
 from engine.trainer import run_task
 from parsing.feature_map import render_feature_map
-from parsing_branch.dataset import MissingParsingMapsError, ParsingFeatureMapDataset
+from parsing_branch.dataset import MissingParsingMapsError, ParsingFeatureMapDataset, normalise_images
 from parsing_branch.models import build_backbone, classification_loss, load_pretrained
 from parsing_branch.task import TASK, ParsingExperiment, build_dataset, num_classes
 
@@ -111,11 +111,12 @@ def test_epp_net_sample_lists_are_read_too(prepared, tmp_path):
 def test_evaluation_tensor_is_epp_nets(ntu_fixtures, size):
     fixture = ntu_fixtures / "parsing"
     dataset = ParsingFeatureMapDataset(["S001C001P001R001A001"], [0], fixture, train=False, image_size=size)
-    image, label = dataset[0]
+    item, label = dataset[0]
+    assert label == 0 and item.shape == (3, size, size) and item.dtype == torch.uint8 and item.is_contiguous()
+    image = TASK.device_transform(item[None], None)[0]  # what the engine gives the model
     labels = np.load(fixture / "S001C001P001R001A001.npy")
     expected = epp_net_transform(False, size)(Image.fromarray(render_feature_map(labels, 9)))
-    assert label == 0 and image.shape == (3, size, size) and image.dtype == torch.float32
-    assert torch.equal(image, expected)
+    assert image.dtype == torch.float32 and torch.equal(image, expected)
 
 
 def test_training_tensor_replays_epp_nets_transforms(ntu_fixtures):
@@ -125,7 +126,7 @@ def test_training_tensor_replays_epp_nets_transforms(ntu_fixtures):
     labels = np.load(fixture / "S001C001P001R001A001.npy")
     for seed in range(3):
         torch.manual_seed(seed)
-        ours, _ = dataset[0]
+        ours = normalise_images(dataset[0][0][None])[0]
         torch.manual_seed(seed)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         picture = Image.fromarray(render_feature_map(labels, 5, train=True, rng=rng))

@@ -208,8 +208,15 @@ def test_the_pipeline_section_is_off_by_default_and_the_demo_runs_it(tmp_path: P
     assert not any("part" in stage.name for stage in build_stages(default))
     demo = load_config(PipelineConfig, ROOT / "configs" / "demo" / "part_pipeline.yaml", [f"out_dir={tmp_path}"])
     names = [stage.name for stage in build_stages(demo)]
-    assert names[:5] == [f"part parsing: {step}" for step in ("synthetic data", "train", "predict", "evaluate",
-                                                               "picture")]
+    assert names == [f"part parsing: {step}" for step in (
+        "synthetic data", "train", "person detector", "part detector", "part detector without embedding",
+        "detector table", "predict", "evaluate", "picture")] + ["pictures"]
+    predict = build_stages(demo)[names.index("part parsing: predict")].commands[0]
+    assert predict[predict.index("--keypoints") + 1].endswith("test_keypoints.pkl")
+    plain = load_config(PipelineConfig, ROOT / "configs" / "demo" / "part_pipeline.yaml",
+                        [f"out_dir={tmp_path}", "part_parsing.detectors=false"])
+    assert [stage.name for stage in build_stages(plain)][2:] == [
+        f"part parsing: {step}" for step in ("predict", "evaluate", "picture")] + ["pictures"]
     assert not any(n.startswith(("train pose", "train parsing", "prepare")) for n in names)
     train = build_stages(demo)[1].commands[0]
     assert (ROOT / train[train.index("--config") + 1]).is_file()

@@ -118,5 +118,5 @@ def test_clear_errors(tmp_path: Path, content: object, message: str) -> None:
 def test_truncated_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "cut.pkl"
     path.write_bytes(pickle.dumps({NAMES[0]: np.ones(60, dtype=np.float32)})[:40])
-    with pytest.raises(ScoreFileError, match=r"cut\.pkl: not a readable score pickle"):
+    with pytest.raises(ScoreFileError, match=r"cut\.pkl: not a readable pickle, expected a score file"):
         load_scores(path)

@@ -34,7 +34,7 @@ import numpy as np
 
 from data.ntu import BENCHMARKS, Benchmark
 from data.preprocess import ACTOR_WIDTH, second_actor_layout, translate
-from engine.scores import ScoreFileError, _ScoreUnpickler
+from engine.scores import ScoreFileError, read_pickle
 
 # pyskl's split names: the part of our benchmark names after the dataset, and "val" for our "test"
 SPLIT_KIND = {"ntu60-xsub": "xsub", "ntu60-xview": "xview", "ntu120-xsub": "xsub", "ntu120-xset": "xset"}
@@ -127,13 +127,10 @@ class AnnotationSplit:
 
 def read_annotations(path: Path) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
     """``(split, annotations)`` of a pyskl pickle, read with the restricted unpickler and checked."""
-    with Path(path).open("rb") as f:
-        try:
-            data = _ScoreUnpickler(f, path).load()
-        except ScoreFileError as err:
-            raise ValueError(f"{err} (read as a pyskl annotation pickle)") from None
-        except Exception as exc:  # a truncated or foreign file fails in many ways; name it once
-            raise ValueError(f"{path}: not a readable pyskl annotation pickle ({type(exc).__name__}: {exc})") from exc
+    try:
+        data = read_pickle(path, "a pyskl annotation pickle")
+    except ScoreFileError as err:
+        raise ValueError(str(err)) from None
     if not isinstance(data, Mapping) or not isinstance(data.get("split"), Mapping) or not isinstance(
         data.get("annotations"), list
     ):

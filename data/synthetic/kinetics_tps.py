@@ -12,6 +12,11 @@ writes, byte-identically for a seed (layout of ``Hypnosx/Kinetics-TPS`` README.m
   truth);
 - ``DIR/{train,test}_frames/<class>/<video>/img_NNNNN.jpg``: frames numbered from 1 (mmaction2 rawframes);
 - with ``--videos``, ``DIR/{train,test}_videos/<class>/<video>.mp4`` holding the same frames;
+- ``DIR/{train,test}_keypoints.pkl``: COCO-17 keypoints of every annotated person in every frame, as a 2D pose
+  estimator would give them, in pyskl's layout (:func:`part_parsing.keypoints.write_pyskl_keypoints`; ``label``
+  the class index, ``split`` the split's videos): at each frame, the persons of that frame's JSON ``humans``,
+  in the same order. Joints sit in their part's box (:data:`KEYPOINT_LAYOUT`) with a jitter of up to 1 % of
+  the person's height; scores are 0.9-1.0 inside the frame and 0 outside (feet below it);
 - ``DIR/synthetic_tps.json``: the configuration and every video.
 
 What a model should learn is in the pixels: each person is a torso with ten part rectangles filled with the
@@ -36,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from part_parsing.keypoints import KEYPOINT_NAMES, PersonPose, Poses, write_pyskl_keypoints
 from part_parsing.tps import BODY_PARTS, frame_image_name, frame_json_name, part_group
 
 CLASSES = (("jogging", "across"), ("jumping_jacks", "bounce"), ("squat", "squat"),
@@ -62,6 +68,18 @@ PART_LAYOUT = {"head": (0.35, 0.0, 0.65, 0.17), "left_arm": (0.78, 0.2, 0.98, 0.
                "left_leg": (0.52, 0.62, 0.72, 0.88), "right_leg": (0.28, 0.62, 0.48, 0.88),
                "left_foot": (0.52, 0.9, 0.78, 1.0), "right_foot": (0.22, 0.9, 0.48, 1.0)}
 TORSO = (0.28, 0.19, 0.72, 0.45)
+# Each COCO keypoint as (part, fx, fy): the fractions of that part's rectangle where the joint sits (eyes and
+# ears in the head, shoulders at the top of the arms, elbows low in the arms, wrists in the hands, hips at the
+# sides of the hip box, knees at the bottom of the legs, ankles in the feet); left joints in left parts.
+KEYPOINT_LAYOUT = {"nose": ("head", 0.5, 0.6), "left_eye": ("head", 0.67, 0.4), "right_eye": ("head", 0.33, 0.4),
+                   "left_ear": ("head", 0.9, 0.45), "right_ear": ("head", 0.1, 0.45),
+                   "left_shoulder": ("left_arm", 0.5, 0.1), "right_shoulder": ("right_arm", 0.5, 0.1),
+                   "left_elbow": ("left_arm", 0.5, 0.85), "right_elbow": ("right_arm", 0.5, 0.85),
+                   "left_wrist": ("left_hand", 0.5, 0.5), "right_wrist": ("right_hand", 0.5, 0.5),
+                   "left_hip": ("hip", 0.85, 0.5), "right_hip": ("hip", 0.15, 0.5),
+                   "left_knee": ("left_leg", 0.5, 0.9), "right_knee": ("right_leg", 0.5, 0.9),
+                   "left_ankle": ("left_foot", 0.35, 0.3), "right_ankle": ("right_foot", 0.65, 0.3)}
+KEYPOINT_JITTER = 0.01  # of the person's height, at most, each way
 SUMMARY_FILE = "synthetic_tps.json"
 _OUTPUT_DIRS = ("list",) + tuple(f"{split}_{kind}" for split in ("train", "test")
                                  for kind in ("annotations", "frames", "videos"))
@@ -153,14 +171,29 @@ def _place(box: tuple[float, ...], fractions: tuple[float, ...]) -> tuple[float,
             box[0] + fractions[2] * w, box[1] + fractions[3] * h)
 
 
+def _pose(extent: tuple[float, ...], rng: np.random.Generator, cfg: TPSSyntheticConfig) -> PersonPose:
+    """The COCO keypoints of a person whose box is ``extent`` (:data:`KEYPOINT_LAYOUT`), jittered by ``rng``."""
+    points = []
+    for name in KEYPOINT_NAMES:
+        part, fx, fy = KEYPOINT_LAYOUT[name]
+        x1, y1, x2, y2 = _place(extent, PART_LAYOUT[part])
+        points.append((x1 + fx * (x2 - x1), y1 + fy * (y2 - y1)))
+    height = extent[3] - extent[1]
+    keypoints = np.array(points) + rng.uniform(-1, 1, (len(points), 2)) * KEYPOINT_JITTER * height
+    scores = rng.uniform(0.9, 1.0, len(points))
+    inside = ((keypoints >= 0) & (keypoints <= (cfg.width - 1, cfg.height - 1))).all(axis=1)
+    return PersonPose(keypoints, np.where(inside, scores, 0.0))
+
+
 def _draw_frame(people: list[_Person], class_index: int, t: int, blank: bool, background: np.ndarray,
-                rng: np.random.Generator, cfg: TPSSyntheticConfig) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """One RGB frame ``(H, W, 3)`` uint8 and its ``humans`` list."""
+                rng: np.random.Generator, cfg: TPSSyntheticConfig
+                ) -> tuple[np.ndarray, list[dict[str, Any]], list[tuple[float, ...]]]:
+    """One RGB frame ``(H, W, 3)`` uint8, its ``humans`` list and those humans' unclipped boxes."""
     image = background.copy()
     if blank:
         image[:] = 128
-        return image, []
-    humans = []
+        return image, [], []
+    humans, extents = [], []
     motion = CLASSES[class_index][1]
     for person in people:
         extent = _person_box(person, motion, t, cfg)
@@ -178,7 +211,8 @@ def _draw_frame(people: list[_Person], class_index: int, t: int, blank: bool, ba
         box = _clip(extent, cfg)
         if box and parts:
             humans.append({"number": len(humans) + 1, "box": box, "parts": parts})
-    return image, humans
+            extents.append(extent)
+    return image, humans, extents
 
 
 def _plan_people(rng: np.random.Generator, cfg: TPSSyntheticConfig) -> list[_Person]:
@@ -215,12 +249,15 @@ def generate(out_dir: str | Path, config: TPSSyntheticConfig | None = None) -> d
     for name, lines in (("body_part.txt", BODY_PARTS), ("part_stat.txt", PART_STATES), ("object.txt", OBJECTS)):
         (lists / name).write_text("\n".join(lines) + "\n")
     flists: dict[str, list[str]] = {"train": [], "test": []}
+    poses: dict[str, Poses] = {"train": {}, "test": {}}
+    labels: dict[str, int] = {}
     videos = []
     for c in range(cfg.classes):
         action = CLASSES[c][0]
         for v in range(cfg.videos_per_class):
             split = "test" if v >= cfg.videos_per_class - cfg.test_per_class else "train"
             rng = np.random.default_rng([cfg.seed, c, v])
+            pose_rng = np.random.default_rng([cfg.seed, c, v, 1])  # apart, so the other files stay as they were
             name = _video_name(rng, max(1, round(cfg.frames / cfg.fps)))
             people = _plan_people(rng, cfg)
             blank_start = int(rng.integers(0, cfg.frames)) if rng.random() < 0.3 else None
@@ -240,10 +277,13 @@ def generate(out_dir: str | Path, config: TPSSyntheticConfig | None = None) -> d
                                          (cfg.width, cfg.height))
                 if not writer.isOpened():
                     raise RuntimeError(f"{video_path}: OpenCV cannot open an mp4v writer here")
+            frame_poses = poses[split].setdefault(name, {})
+            labels[name] = c
             try:
                 for t in range(cfg.frames):
                     blank = blank_start is not None and 0 <= t - blank_start < 3
-                    image, humans = _draw_frame(people, c, t, blank, background, rng, cfg)
+                    image, humans, extents = _draw_frame(people, c, t, blank, background, rng, cfg)
+                    frame_poses[t + 1] = [_pose(extent, pose_rng, cfg) for extent in extents]
                     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
                     cv2.imwrite(str(frames_dir / frame_image_name(t + 1)), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
                     (notes / frame_json_name(t + 1)).write_text(json.dumps({"humans": humans}) + "\n")
@@ -257,6 +297,8 @@ def generate(out_dir: str | Path, config: TPSSyntheticConfig | None = None) -> d
                            "persons": len(people)})
     for split, rows in flists.items():
         (lists / f"video_{split}_flist.csv").write_text("".join(row + "\n" for row in rows))
+        write_pyskl_keypoints(out / f"{split}_keypoints.pkl", poses[split], (cfg.width, cfg.height),
+                              dict.fromkeys(poses[split], cfg.frames), labels=labels, split=split)
     summary = {"seed": cfg.seed, "config": asdict(cfg), "classes": [c[0] for c in CLASSES[:cfg.classes]],
                "videos": videos}
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
