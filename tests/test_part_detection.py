@@ -8,6 +8,7 @@ show that training raises AP50 above the untrained model's.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -231,11 +232,17 @@ def test_detect_then_predict_writes_files_the_evaluator_scores(tps: Path, detect
     assert json.loads((out / "detected_boxes.json").read_text()) == tree
 
 
-def test_a_missing_keypoints_file_is_one_line_before_any_work(tps: Path, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    work = tmp_path / "run"
+@pytest.mark.parametrize("content, problem", [(None, "does not exist"), (b"garbage", "not a readable pickle"),
+                                              ({"annotations": []}, "no poses for any video")])
+def test_a_bad_keypoints_file_is_one_line_before_any_work(tps: Path, tmp_path: Path, content: object, problem: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    keypoints, work = tmp_path / "keypoints.pkl", tmp_path / "run"
+    if isinstance(content, bytes):
+        keypoints.write_bytes(content)
+    elif content is not None:
+        keypoints.write_bytes(pickle.dumps(content))
     argv = ["--config", str(ROOT / "configs" / "demo" / "part_detector.yaml"), "--device", "cpu", "--work-dir",
-            str(work), "--set", f"data.root={tps}", "--set", "data.train_keypoints=missing.pkl"]
+            str(work), "--set", f"data.root={tps}", "--set", f"data.train_keypoints={keypoints}"]
     assert run_task(TASK, argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "missing.pkl" in err[0] and not work.exists()
+    err = [line for line in capsys.readouterr().err.splitlines() if "%|" not in line and line.strip()]  # no bars
+    assert len(err) == 1 and str(keypoints) in err[0] and problem in err[0] and not work.exists()

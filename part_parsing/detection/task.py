@@ -99,7 +99,13 @@ def build_dataset(cfg: DetectorExperiment, split: str) -> DetectionImages:
         path = keypoints_path(cfg, split)
         if not path.is_file():
             raise ConfigError(f"keypoints file {path} (data.{split}_keypoints) does not exist")
-        poses = read_keypoints(path)
+        try:
+            poses = read_keypoints(path)
+        except ValueError as err:  # the engine reports input errors in one line
+            raise ConfigError(str(err)) from None
+        if not any(v.name in poses for v in videos):
+            raise ConfigError(f"keypoints file {path} (data.{split}_keypoints) has no poses for any video of "
+                              f"{split_paths(data, split)[0]}")  # type: ignore[arg-type]
         sizes = []
         for source in sources:  # one frame per video gives its size
             height, width = read_images(source.frames_dir, [1])[1].shape[:2]
