@@ -5,6 +5,7 @@
 Rows (one table, also written as JSON): CTR-GCN (official size: 64 channels, 64 frames, 2 bodies)
 and InceptionV3 (299 px) train samples/s at batch 64 in fp32, bf16 autocast, bf16 + ``torch.compile``
 (inductor) and channels-last; the SCHP parser (473 px) frames/s at batch 64 in fp32 and bf16; the
+Kinetics-TPS part detector (FCOS, ResNet-50 FPN, 800 px, batch 8) train images/s in fp32 and bf16; the
 parsing loader's samples/s with 16 workers against InceptionV3's bf16 rate; one epoch of the demo
 pose config under ``torchrun --nproc_per_node=1`` (NCCL). Each row gives the peak GPU memory, the
 model's FLOPs per sample (``torch.utils.flop_counter``; a train step counts forward + backward) and
@@ -164,6 +165,38 @@ def schp_rows(peaks: tuple[float | None, float | None]) -> Iterator[Row]:
                   flops / 1e9, utilisation(rate, flops, peak))
 
 
+def detector_rows(peaks: tuple[float | None, float | None]) -> Iterator[Row]:
+    """The Kinetics-TPS part detector (FCOS, ResNet-50 FPN, 800 px) training, fp32 and bf16."""
+    from part_parsing.detection.model import Detector, build_detector
+
+    device = torch.device("cuda")
+    images = 8
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.rand((images, 10, 2), generator=generator) * 600
+    batch = {"image": torch.randint(0, 256, (images, 3, 800, 800), dtype=torch.uint8, generator=generator),
+             "size": torch.tensor([[800, 800]] * images),
+             "boxes": torch.cat([corners, corners + 40 + torch.rand((images, 10, 2), generator=generator) * 150], 2),
+             "labels": torch.randint(1, 11, (images, 10), generator=generator)}
+    batch = {k: v.to(device) for k, v in batch.items()}
+    for variant, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        torch.manual_seed(0)
+        model = Detector(build_detector("fcos", "resnet50", 10)).to(device).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+
+        def step(model: nn.Module = model, dtype: torch.dtype | None = dtype,
+                 optimizer: torch.optim.Optimizer = optimizer) -> None:
+            with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = sum(model(batch).values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        torch.cuda.reset_peak_memory_stats()
+        rate = measure(step, images, sync=torch.cuda.synchronize)
+        yield Row("part detector FCOS-R50 800 train b8", variant, rate, "images/s",
+                  torch.cuda.max_memory_allocated() / 2**20)
+
+
 def loader_row(model_rate: float) -> Row:
     """The parsing loader with 16 workers, and whether it feeds the model's rate."""
     from benchmarks.loader import loader_rate, synthetic_parsing_dataset
@@ -216,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: ctrgcn_rows(peaks, not args.skip_compile),
         lambda: inception_rows(peaks, not args.skip_compile),
         lambda: schp_rows(peaks),
+        lambda: detector_rows(peaks),
     ]
     for section in sections:
         for row in section():

@@ -246,3 +246,22 @@ def test_a_bad_keypoints_file_is_one_line_before_any_work(tps: Path, tmp_path: P
     assert run_task(TASK, argv) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "%|" not in line and line.strip()]  # no bars
     assert len(err) == 1 and str(keypoints) in err[0] and problem in err[0] and not work.exists()
+
+
+def test_the_detector_trains_under_cpu_bf16_autocast(tps: Path) -> None:
+    from part_parsing.detection.task import build_model
+
+    cfg = config(tps, *SAME_SPLIT)
+    dataset = build_dataset(cfg, "test")
+    inputs, _ = collate_detections([dataset[i] for i in range(2)])
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = TASK.loss_terms(model(inputs), None, cfg)[1]
+        loss = sum(terms.values())
+    assert set(terms) == {"classification", "bbox_regression", "bbox_ctrness"} and torch.isfinite(loss)
+    loss.backward()
+    optimizer.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
