@@ -50,7 +50,7 @@ from engine.distributed import (
     cleanup,
     init_distributed,
 )
-from engine.errors import describe_os_error
+from engine.errors import InputError, describe_input_error, describe_os_error
 from engine.task import EpochSampler, IndexedCollate, IndexedDataset, Task, class_labels, move_to
 from engine.workdir import (
     LAST_CHECKPOINT,
@@ -106,6 +106,9 @@ def run_task(task: Task, argv: list[str] | None = None) -> int:
         return 2
     except OSError as err:  # missing or unreadable inputs, read-only or full disks: the user's to fix
         print(f"error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
+    except InputError as err:  # data that broke during the run; finished epochs stay
+        print(f"error: {describe_input_error(err)}; {cfg.work_dir} keeps every finished epoch", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted: {cfg.work_dir} keeps every finished epoch; continue with --resume", file=sys.stderr)

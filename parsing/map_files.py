@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from data.storage import save_npy
+from engine.errors import InputError
 from parsing.store import MapHeader, ParsingStore, is_parsing_store
 
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-class BadParsingMapError(ValueError):
+class BadParsingMapError(InputError):
     """A parsing map that is not uint8 ``(T, H, W[, 1])`` or not whole; the message names its file."""
 
 

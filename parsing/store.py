@@ -35,6 +35,8 @@ from pathlib import Path
 import numcodecs
 import numpy as np
 
+from engine.errors import InputError
+
 STORE_VERSION = 1
 ZSTD_LEVEL = 9  # 35-40x smaller than .npy on the real fixture; level 3 is 10 % larger and writes 30 % faster
 SHARD_KEY = "c.0.0.0"  # the chunk key of the one shard of a 3-D array, chunk_key_encoding "default" with "."
@@ -43,7 +45,7 @@ _EMPTY = 2**64 - 1  # the sharding index's offset and length of a chunk that hol
 _ZSTD = numcodecs.Zstd()
 
 
-class CorruptParsingStoreError(ValueError):
+class CorruptParsingStoreError(InputError):
     """A sample's shard or metadata does not decode: the message names the store, the sample and the frame."""
 
 

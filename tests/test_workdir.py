@@ -3,17 +3,21 @@ one run at a time, shareable outputs, one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import os
 import stat
 from pathlib import Path
 
+import pytest
 import yaml
+from torch.utils.data import Dataset
 
 from engine.errors import describe_os_error
 from engine.trainer import run_task
 from engine.workdir import resume_differences
+from parsing.map_files import BadParsingMapError
 from tests.toy_task import TASK, ToyExperiment
 
 BASE = ["--device", "cpu", "--set", "train.epochs=2", "--set", "train.batch_size=16", "--set",
@@ -125,3 +129,36 @@ def test_synthetic_cli_reports_an_unwritable_folder_in_one_line(capsys) -> None:
     assert main(["--out", "/proc/not-a-folder", "--classes", "2", "--two-person-classes", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/proc/not-a-folder" in err
+
+
+class BreaksInEpochTwo(Dataset):
+    """The toy clusters, whose sample 3 turns unreadable once the first epoch has used it (a map gone bad)."""
+
+    def __init__(self, inner: Dataset, flag: Path) -> None:
+        self.inner, self.flag = inner, flag
+        self.sample_names = inner.sample_names
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int):
+        if index == 3:
+            if self.flag.exists():
+                raise BadParsingMapError(f"parsing map {self.flag.parent / 'S001C001P001R001A001.npy'}: truncated")
+            self.flag.write_text("used")
+        return self.inner[index]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_data_that_breaks_mid_run_is_one_line_and_keeps_the_finished_epoch(tmp_path: Path, capsys,
+                                                                          workers: int) -> None:
+    flag = tmp_path / "used"
+    task = dataclasses.replace(TASK, build_dataset=lambda cfg, split: (
+        BreaksInEpochTwo(TASK.build_dataset(cfg, split), flag) if split == "train" else TASK.build_dataset(cfg, split)))
+    work = tmp_path / "run"
+    status = run_task(task, [*BASE, "--work-dir", str(work), "--set", f"train.num_workers={workers}"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]  # besides the log and the bars
+    assert status == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert "S001C001P001R001A001.npy: truncated" in errors[0] and err.rstrip().endswith(errors[0])
+    assert (work / "checkpoints" / "last.pt").is_file()  # epoch 1 is kept
