@@ -153,6 +153,20 @@ def crop_frame(image: np.ndarray, box: np.ndarray, size: int, flip: bool = False
     return crop[:, ::-1].copy() if flip else crop
 
 
+def crop_person_frame(image: np.ndarray, person_box: np.ndarray, box: np.ndarray, size: int,
+                      flip: bool = False) -> np.ndarray:
+    """A person frame ``(h, w, 3)`` -> the crop :func:`crop_frame` cuts from the whole video frame.
+
+    The person frame is the video's ``person_box`` (``x0, y0, x1, y1`` pixels, x1 and y1 exclusive, as
+    :func:`pose_guidance.boxes.person_boxes` gives it and ``python -m parsing frames`` cuts it) resized to
+    ``w × h`` (``python -m data.synthetic.frames`` resizes, ``parsing frames`` keeps the size), so ``box``
+    (video pixels) moves into the frame's pixels (:func:`pose_guidance.maps.to_crop_frame`); what the
+    person box does not cover is black."""
+    h, w = image.shape[:2]
+    corners = to_crop_frame(np.asarray(box, dtype=np.float64).reshape(2, 2), person_box, (w, h))
+    return crop_frame(image, corners.reshape(4), size, flip)
+
+
 def chw_frames(images: np.ndarray) -> torch.Tensor:
     """uint8 RGB ``(T, S, S, 3)`` -> uint8 ``(T, 3, S, S)``, contiguous: the dataset's frames, not yet scaled."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()

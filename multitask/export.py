@@ -34,7 +34,7 @@ from data.preprocess import second_actor_layout, translate
 from data.storage import FRAME_WIDTH, SPLITS, NpyStreamWriter, atomic_write_bytes, save_npy
 from multitask.clips import clip_at, main_body, pose_to_camera_mm, to_network
 from multitask.model import PA20J_FROM_NTU, MultitaskNet
-from multitask.task import VIDEO_SUFFIX, MultitaskExperiment, NtuClips, read_video_frames
+from multitask.task import MultitaskExperiment, NtuClips
 from pose_guidance.skeleton_colors import read_skeleton_colors
 
 NTU_JOINTS = 25
@@ -62,9 +62,7 @@ def estimate_sample(model: MultitaskNet, dataset: NtuClips, index: int, device: 
     clip_len, count = dataset.sizes.num_frames, len(body.frames)
     clips = [clip_at(body, np.minimum(start + np.arange(clip_len), count - 1))
              for start in range(0, count, clip_len)]
-    decoded = None
-    if dataset.data.source == "video":  # decode the video once for all its clips
-        decoded = read_video_frames(dataset.videos / f"{name}{VIDEO_SUFFIX}", body.frames)
+    decoded = dataset.decode(name, body.frames)  # the video or person frames read once for all its clips
     poses = []
     for first in range(0, len(clips), batch_clips):
         group = clips[first:first + batch_clips]

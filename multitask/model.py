@@ -11,7 +11,9 @@ Facts from the official Keras code, ``dluvizon/deephar`` (cited per item below):
   the block's input and output; the last block has no remap;
 - 3D regression (``pose_regression_3d``): ``Nd × J`` channels read as ``(Nd, J)`` (depth major), x, y by a
   2D soft-argmax of the mean over depth, z by a 1D soft-argmax of the mean over space; visibility
-  ``sigmoid(max(h_xy) + max(h_z))``; no temperature (``build_softargmax_2d(rho=0)``);
+  ``sigmoid(max(h_xy) + max(h_z))``; no temperature (``build_softargmax_2d(rho=0)``); the action model
+  (``deephar/models/action.py``, ``_get_3d_pose_estimation_from_model``) masks its pose input with the
+  sharper ``sigmoid(2 (max(h_xy) + max(h_z)))`` (:func:`action_visibility`);
 - soft-argmax grids (``deephar/layers.py``, ``lin_interpolation_2d`` / ``_1d``): x, y use
   ``linspace(0, 1, W)`` (first and last cells at 0 and 1), z uses the depth-bin centres
   ``linspace(1 / 2Nd, 1 - 1 / 2Nd, Nd)``;
@@ -198,6 +200,13 @@ def decode_pose_3d(heatmaps: torch.Tensor, num_joints: int) -> tuple[torch.Tenso
     return torch.cat([xy, z.unsqueeze(-1)], -1), visible, prob
 
 
+def action_visibility(visible: torch.Tensor) -> torch.Tensor:
+    """The action model's visibility ``sigmoid(2 s)`` from the pose model's ``v = sigmoid(s)``:
+    ``v² / (v² + (1 - v)²)``, the same number without the score ``s`` (exact, and finite at 0 and 1)."""
+    v = visible.float()
+    return v.square() / (v.square() + (1 - v).square())
+
+
 class PredictionBlock(nn.Module):
     """A reception block, a separable conv and the heatmaps; with ``remap``, the heatmaps remapped to the
     features and added (``x = r + s + remap(h)``). Returns ``(features or None, heatmaps, r)``."""
@@ -376,7 +385,7 @@ class MultitaskNet(nn.Module):
                  dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """Both action branches and their aggregate: ``action_blocks (8, N, C)``, ``action (N, C)``."""
         n, t, j = visible.shape
-        pose_image = (pose * visible.unsqueeze(-1)).permute(0, 3, 1, 2).to(dtype)  # (N, 3, T, J)
+        pose_image = (pose * action_visibility(visible).unsqueeze(-1)).permute(0, 3, 1, 2).to(dtype)  # (N, 3, T, J)
         pose_maps = self.pose_actions(self.pose_stem(pose_image))
 
         feats = torch.einsum("bjhw,bchw->bjc", attention.to(features.dtype), features)

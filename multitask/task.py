@@ -14,9 +14,12 @@ joints' coordinates (``deephar/objectives.py``), visibility BCE weighs 0.01
 
 A dataset item is ``({"frames": uint8 (T, 3, S, S)}, {"label", "pose" (T, J, 3), "valid" (T, J), "xyz_mm"
 (T, J, 3), "box" (4,), "root_z", "scale", "camera" (4,)})``; images come from the RGB videos
-(``data.source: video``) or, for tests and the demo, from coloured joint dots drawn in the crop
-(``data.source: dots``). The frames stay uint8 up to the device, where the task's ``device_transform``
-scales them to [-1, 1] (``multitask.clips.normalise_frames``).
+(``data.source: video``), from person frames (``data.source: frames``: ``<data.frames_dir>/<name>/<frame>.jpg``
+as ``python -m parsing frames`` or ``python -m data.synthetic.frames`` write them, each the skeleton's person
+box of its frame, :func:`multitask.clips.crop_person_frame`; the clip's crop outside that box is black) or, for
+tests and the demo, from coloured joint dots drawn in the crop (``data.source: dots``). Only samples with a
+video (a person-frame folder) take part. The frames stay uint8 up to the device, where the task's
+``device_transform`` scales them to [-1, 1] (``multitask.clips.normalise_frames``).
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from multitask.clips import (
     ClipTargets,
     chw_frames,
     crop_frame,
+    crop_person_frame,
     main_body,
     normalise_frames,
     ntu_clip,
     pose_to_camera_mm,
 )
 from multitask.model import PA20J_FROM_NTU, MultitaskNet, MultitaskSizes
+from pose_guidance.boxes import actors_in_action, person_boxes
 from pose_guidance.layouts import NTU25
 from pose_guidance.maps import keypoint_dots
 from pose_guidance.skeleton_colors import read_skeleton_colors
@@ -69,7 +74,8 @@ class MultitaskDataConfig:
     benchmark: str = "ntu60-xsub"
     skeletons: str = ""  # folder of <name>.skeleton
     videos: str = ""  # folder of <name>_rgb.avi (source: video)
-    source: Literal["video", "dots"] = "video"
+    frames_dir: str = ""  # folder of <name>/<frame>.jpg person frames (source: frames; python -m parsing frames)
+    source: Literal["video", "dots", "frames"] = "video"
     clip_frames: int = 0  # T, 0: the variant's (20 / 8)
     train_subsample: list[int] = field(default_factory=lambda: [1, 2, 3])
     test_subsample: int = 2
@@ -128,6 +134,21 @@ def read_video_frames(path: Path, indices: np.ndarray) -> dict[int, np.ndarray]:
     return frames
 
 
+def read_person_frames(sample_dir: Path, indices: np.ndarray) -> dict[int, np.ndarray]:
+    """``{frame index: (h, w, 3) uint8 RGB}`` of the wanted person frames ``sample_dir/<index>.jpg`` (0-based,
+    the layout of ``python -m parsing frames``); missing ones absent, as past a video's end."""
+    frames = {}
+    for index in sorted(set(int(i) for i in indices)):
+        path = sample_dir / f"{index}.jpg"
+        if not path.is_file():
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path}: OpenCV cannot read the person frame")
+        frames[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return frames
+
+
 DOT_COLORS = [NTU25.colors()[j] for j in PA20J_FROM_NTU]
 
 
@@ -157,13 +178,21 @@ class NtuClips(Dataset):
                 raise ConfigError(f"data.videos: {data.videos!r} is not a folder of <name>{VIDEO_SUFFIX} videos")
             self.videos = Path(data.videos)
             names = [n for n in names if (self.videos / f"{n}{VIDEO_SUFFIX}").is_file()]
+        elif data.source == "frames":
+            if not data.frames_dir or not Path(data.frames_dir).is_dir():
+                raise ConfigError(f"data.frames_dir: {data.frames_dir!r} is not a folder of <name>/<frame>.jpg "
+                                  "person frames (python -m parsing frames)")
+            self.frames_dir = Path(data.frames_dir)
+            names = [n for n in names if (self.frames_dir / n).is_dir()]
         self.sample_names = split_order(names, BENCHMARKS[data.benchmark], split)
         if data.max_samples:
             self.sample_names = self.sample_names[: data.max_samples]
         if not self.sample_names:
+            where = {"video": f" with a video in {data.videos}", "frames": f" with person frames in {data.frames_dir}"}
             raise ConfigError(f"data.skeletons: no {split} sample of {data.benchmark} in {self.skeletons}"
-                              + (f" with a video in {data.videos}" if data.source == "video" else ""))
+                              + where.get(data.source, ""))
         self.data, self.train = data, split == "train"
+        self._person_boxes: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.sample_names)
@@ -178,17 +207,39 @@ class NtuClips(Dataset):
         return ntu_clip(body, self.sizes.num_frames, int(rng.choice(self.data.train_subsample)), rng=rng,
                         scale=float(rng.choice(self.data.scales)), flip=self.data.flip and bool(rng.integers(2)))
 
+    def decode(self, name: str, frames: np.ndarray) -> dict[int, np.ndarray] | None:
+        """The video frames (``source: video``) or person frames (``frames``) ``frames`` of sample ``name``,
+        ``{index: RGB}``; None for ``dots``, which draws its images."""
+        if self.data.source == "video":
+            return read_video_frames(self.videos / f"{name}{VIDEO_SUFFIX}", frames)
+        if self.data.source == "frames":
+            return read_person_frames(self.frames_dir / name, frames)
+        return None
+
+    def person_boxes(self, name: str) -> np.ndarray:
+        """``(F, 4)`` the person box of every skeleton frame, the boxes the person frames were cut to."""
+        if name not in self._person_boxes:
+            skeleton = read_skeleton_colors(self.skeletons / f"{name}.skeleton")
+            self._person_boxes[name] = person_boxes(skeleton, actors_in_action(name))
+        return self._person_boxes[name]
+
     def images(self, name: str, clip: ClipTargets, decoded: dict[int, np.ndarray] | None = None) -> np.ndarray:
-        """``(T, S, S, 3)`` uint8 RGB crops of the clip (from ``decoded`` video frames when given)."""
+        """``(T, S, S, 3)`` uint8 RGB crops of the clip (from ``decoded`` frames, :meth:`decode`, when given);
+        frames past the last one read repeat it."""
         size = self.sizes.image_size
         if self.data.source == "dots":
             return dot_frames(clip, size)
         if decoded is None:
-            decoded = read_video_frames(self.videos / f"{name}{VIDEO_SUFFIX}", clip.frames)
+            decoded = self.decode(name, clip.frames)
         if not decoded:
-            raise ValueError(f"{self.videos / (name + VIDEO_SUFFIX)}: no frame could be decoded")
-        last = decoded[max(decoded)]
-        return np.stack([crop_frame(decoded.get(int(f), last), clip.box, size, clip.flipped) for f in clip.frames])
+            where = self.videos / f"{name}{VIDEO_SUFFIX}" if self.data.source == "video" else self.frames_dir / name
+            raise ValueError(f"{where}: no frame of the clip could be read")
+        keys = [int(f) if int(f) in decoded else max(decoded) for f in clip.frames]
+        if self.data.source == "video":
+            return np.stack([crop_frame(decoded[k], clip.box, size, clip.flipped) for k in keys])
+        boxes = self.person_boxes(name)
+        return np.stack([crop_person_frame(decoded[k], boxes[min(k, len(boxes) - 1)], clip.box, size, clip.flipped)
+                         for k in keys])
 
     def __getitem__(self, index: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         name = self.sample_names[index]

@@ -1,13 +1,16 @@
-"""NTU clips for the multitask network: sampling, crops and depth on the real fixture; PCK and MPJPE."""
+"""NTU clips for the multitask network: sampling, crops and depth on the real fixture, person frames; PCK and
+MPJPE."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 import torch
 
-from engine.config import load_config
+from engine.config import ConfigError, load_config
 from multitask.clips import (
     clip_box,
     clip_positions,
@@ -19,6 +22,7 @@ from multitask.clips import (
 )
 from multitask.model import PA20J_FROM_NTU
 from multitask.task import TASK, MultitaskExperiment, NtuClips, pck, root_relative_mpjpe
+from parsing.person_frames import write_person_frames
 from pose_guidance.skeleton_colors import read_skeleton_colors
 
 
@@ -115,3 +119,42 @@ def test_video_clips_of_the_real_sample_are_person_crops(ntu_fixtures: Path) -> 
     frames = TASK.device_transform(inputs, cfg)["frames"]  # as the engine gives them to the model
     assert frames.dtype == torch.float32 and -1 <= float(frames.min()) and float(frames.max()) <= 1
     assert float(frames.std()) > 0.1 and float(target["valid"].mean()) > 0.9
+
+
+SAMPLE = "S001C001P001R001A001"
+
+
+def test_person_frame_clips_are_the_video_crops_inside_the_person_box(ntu_fixtures: Path, tmp_path: Path) -> None:
+    # `python -m parsing frames` writes the fixture video's person frames at their own size; the synthetic
+    # set's person frames (data.synthetic.frames) are the same boxes resized to a square
+    native, resized = tmp_path / "native", tmp_path / "resized"
+    count = write_person_frames(ntu_fixtures / "videos" / f"{SAMPLE}_rgb.avi",
+                                ntu_fixtures / "skeletons" / f"{SAMPLE}.skeleton", native / SAMPLE)
+    (resized / SAMPLE).mkdir(parents=True)
+    for index in range(count):
+        image = cv2.imread(str(native / SAMPLE / f"{index}.jpg"))
+        cv2.imwrite(str(resized / SAMPLE / f"{index}.jpg"), cv2.resize(image, (112, 112), interpolation=cv2.INTER_AREA))
+    sets = [f"data.skeletons={ntu_fixtures / 'skeletons'}", f"data.videos={ntu_fixtures / 'videos'}",
+            "model.variant=tiny", "data.clip_frames=4"]
+    videos = NtuClips(load_config(MultitaskExperiment, None, sets), "train")
+    clip = videos.clip(0, rng=None)
+    from_video = videos.images(SAMPLE, clip).astype(np.int64)
+    for folder, tolerance in ((native, 3.0), (resized, 12.0)):
+        frames = NtuClips(load_config(MultitaskExperiment, None,
+                                      [*sets, "data.source=frames", f"data.frames_dir={folder}"]), "train")
+        assert frames.sample_names == [SAMPLE]
+        from_frames = frames.images(SAMPLE, clip).astype(np.int64)
+        inside = from_frames.any(-1)  # the person box; the rest of the clip's square crop is black
+        assert 0.1 < inside.mean() < 0.5 and from_video[~inside].mean() > 50
+        assert np.abs(from_video - from_frames)[inside].mean() < tolerance  # the same pixels, up to JPEG (and size)
+        inputs, target = frames[0]
+        assert inputs["frames"].shape == (4, 3, 64, 64) and inputs["frames"].dtype == torch.uint8
+        assert target["label"] == 0
+
+
+def test_person_frames_need_their_folder(ntu_fixtures: Path, tmp_path: Path) -> None:
+    sets = [f"data.skeletons={ntu_fixtures / 'skeletons'}", "data.source=frames"]
+    with pytest.raises(ConfigError, match="data.frames_dir"):
+        NtuClips(load_config(MultitaskExperiment, None, [*sets, f"data.frames_dir={tmp_path / 'absent'}"]), "train")
+    with pytest.raises(ConfigError, match="with person frames in"):
+        NtuClips(load_config(MultitaskExperiment, None, [*sets, f"data.frames_dir={tmp_path}"]), "train")

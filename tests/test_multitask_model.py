@@ -11,6 +11,7 @@ from multitask.model import (
     MultitaskNet,
     MultitaskSizes,
     Stem,
+    action_visibility,
     decode_pose_3d,
     max_min_pool,
     soft_argmax_1d,
@@ -71,6 +72,12 @@ def test_3d_decoding_matches_a_plain_transcription() -> None:
         want_pose, want_vis = plain_decode(h[n].astype(np.float64), 3)
         np.testing.assert_allclose(pose[n].numpy(), want_pose, atol=1e-5)
         np.testing.assert_allclose(visible[n].numpy(), want_vis, atol=1e-5)
+
+
+def test_the_action_visibility_is_the_sigmoid_of_twice_the_score() -> None:
+    score = torch.linspace(-40, 40, 81)
+    got = action_visibility(torch.sigmoid(score))
+    assert torch.allclose(got, torch.sigmoid(2 * score), atol=1e-6) and torch.isfinite(got).all()
 
 
 def test_max_min_pooling_is_the_window_max_plus_min() -> None:

@@ -1,5 +1,6 @@
 """The multitask network's three stages on tiny synthetic NTU data, the export to the pose branch, the
-pipeline section. Tiny sizes throughout: 32 px crops, K = 1, 8-frame clips, 3 classes of 12 samples."""
+pipeline section. Tiny sizes throughout: 32 px crops, K = 1, 8-frame clips, 3 classes of 12 samples; the
+pose and action stages run the demo configs' optimiser, epochs and clip steps (about 20 s on one core)."""
 
 from __future__ import annotations
 
@@ -54,9 +55,7 @@ def evals(work_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def stages(skeletons: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     runs = tmp_path_factory.mktemp("runs")
-    plan = [("pose", ["--set", "train.epochs=3", "--set", "optim.lr=0.01"]),
-            ("action", ["--set", "train.epochs=4", "--set", "optim.lr=0.002"]),
-            ("finetune", ["--set", "train.epochs=1", "--set", "optim.lr=0.002"])]
+    plan = [("pose", []), ("action", []), ("finetune", ["--set", "train.epochs=1"])]
     dirs, previous = {}, None
     for stage, extra in plan:
         work_dir = runs / stage
@@ -76,11 +75,14 @@ def test_the_pose_stage_lowers_the_pose_error(stages: dict[str, Path]) -> None:
     assert "loss_pose_1" in logged and "loss_visible_1" in logged and "loss_action" not in logged
 
 
-def test_the_action_stage_keeps_the_frozen_poses_and_learns(stages: dict[str, Path]) -> None:
+def test_the_action_stage_keeps_the_frozen_poses_and_beats_chance(stages: dict[str, Path]) -> None:
     pose_rows, action_rows = evals(stages["pose"]), evals(stages["action"])
     assert all(row["eval_pck"] == pose_rows[-1]["eval_pck"] for row in action_rows)  # the pose part is frozen
-    # At these sizes 4 epochs lower the training loss; beating chance (1/3) needs longer runs.
     assert action_rows[-1]["loss"] < action_rows[0]["loss"]
+    # Needs poses that follow the joints (a pose stage of 3 epochs puts them all near the crop centre) and
+    # clips that cover the motion (the demo configs' steps): at chance (1/3) before both.
+    chance = 1 / len(KEPT_CLASSES)
+    assert action_rows[-1]["eval_top1"] > chance + 0.15, action_rows[-1]  # 18 test clips of 3 classes
 
 
 def test_finetuning_logs_every_term_and_writes_named_scores(stages: dict[str, Path]) -> None:
