@@ -10,6 +10,7 @@ Every model takes the dataset's input dict and returns a dict whose ``"logits"``
   F times the one-frame response, the second the same response.
 * ``c3d`` (Tran et al. 2015): 3x3x3 convs 64, 128, 256x2, 512x2, 512x2, pool1 1x2x2 then 2x2x2
   (pool5 padded 0, 1, 1), fc6 / fc7 4096 with dropout 0.5, on ``(N, 3, 16, 112, 112)`` clips;
+  ``model.c3d_width`` / ``model.c3d_fc`` narrow it (a deviation from the paper, for tiny-data tests);
   ``r3d_18`` and ``r2plus1d_18`` are torchvision's.
 * ``attention_pool`` (Girdhar & Ramanan, NeurIPS 2017): on ResNet res5 features X ``(C, h, w)``, a
   bottom-up map ``X b`` (1x1 conv to 1) and top-down maps ``X a_k`` (1x1 conv to K); logit_k = spatial
@@ -146,13 +147,26 @@ class C3D(nn.Module):
         self.fc7 = nn.Linear(fc_dim, fc_dim)
         self.fc8 = nn.Linear(fc_dim, num_classes)
         self.dropout = nn.Dropout(dropout)
-        for module in self.modules():  # torchvision VGG's initialisation: PyTorch's default stalls 8 plain convs
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Convs as torchvision's VGG (PyTorch's default stalls 8 plain convs); fc6 / fc7 by their fan-in.
+
+        VGG's fixed ``N(0, 0.01)`` for the linear layers suits only wide ones: fc6 + fc7 scaled the signal
+        by ~0.3 at the paper's 8192 -> 4096 -> 4096 but by ~0.005 at width 8 / fc 64, so a narrow C3D's
+        logits and conv gradients came out ~150 times smaller (gradient / weight ~3e-5) and it stayed at
+        chance. He's fan-in rule, ``sqrt(2 / fan_in)`` (0.016 / 0.022 at the paper's size), keeps it at any
+        width; fc8 stays ``N(0, 0.01)`` (small starting logits).
+        """
+        for module in self.modules():
             if isinstance(module, nn.Conv3d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        for fc in (self.fc6, self.fc7):
+            nn.init.kaiming_normal_(fc.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(fc.bias)
+        nn.init.normal_(self.fc8.weight, 0.0, 0.01)
+        nn.init.zeros_(self.fc8.bias)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = self.features(inputs["frames"].transpose(1, 2)).flatten(1)  # (N, F, 3, H, W) -> (N, 3, F, H, W)

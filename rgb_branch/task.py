@@ -41,8 +41,8 @@ class RgbModelConfig:
     stack_pretrained: str = ""  # local 3-channel weights file for the stacked stream (first conv inflated)
     pose: Literal["none", "input", "aux"] = "none"  # attentional pooling's use of the joints
     pose_loss_weight: float = 1.0
-    c3d_width: int = 64  # C3D's first conv channels (64, 128, 256, 512, 512 after it)
-    c3d_fc: int = 4096
+    c3d_width: int = 64  # C3D's first conv channels (the paper's 64: 64, 128, 256, 512, 512 after it)
+    c3d_fc: int = 4096  # fc6 / fc7 (the paper's 4096); narrower width / fc only for tiny-data tests
     dropout: float = 0.5
 
 

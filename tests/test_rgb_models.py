@@ -1,10 +1,12 @@
 """The RGB branch's models: the inflated first layer, attentional pooling against its formula, C3D's
-published shape, the grid of the parsing feature map, and weights from local files."""
+published shape and its initialisation at any width, the grid of the parsing feature map, and weights
+from local files."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.checkpoint import CheckpointError
@@ -98,6 +100,18 @@ def test_c3d_has_the_published_layers():
     assert pools[0] == (1, 2, 2) and all(p == (2, 2, 2) for p in pools[1:])
     tiny = C3D(3, (4, 32, 32), width=4, fc_dim=8)
     assert tiny({"frames": torch.randn(2, 4, 3, 32, 32)})["logits"].shape == (2, 3)
+
+
+@pytest.mark.parametrize(("clip", "width", "fc"),
+                         [((16, 112, 112), 64, 4096), ((8, 32, 32), 8, 64), ((4, 32, 32), 4, 16)])
+def test_c3d_head_keeps_the_signal_at_any_width(clip, width, fc):
+    """fc6 / fc7 start by their fan-in: a fixed N(0, 0.01) shrank a narrow C3D's signal (and gradients) ~150-fold."""
+    torch.manual_seed(0)
+    model = C3D(2, clip, width, fc, dropout=0.0)
+    features = torch.randn(64, model.fc6.in_features).relu()
+    hidden = F.relu(model.fc7(F.relu(model.fc6(features))))
+    ratio = hidden.pow(2).mean().sqrt() / features.pow(2).mean().sqrt()
+    assert 0.5 < ratio < 2  # the old N(0, 0.01): 0.28 at the paper's size, 0.005 at width 8 / fc 64
 
 
 def test_rgb_grid_tiles_as_the_parsing_feature_map():
