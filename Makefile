@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DEMO_CONFIG ?= configs/demo/pipeline.yaml
+# The NTU journey (EPP-Net's streams and the related systems' on the same data), then Kinetics-TPS part parsing
+DEMO_CONFIGS ?= configs/demo/pipeline.yaml configs/demo/part_pipeline.yaml
 
 .PHONY: install demo test bench gpu-check lint clean
 
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m pipeline $(DEMO_CONFIG)
+	for config in $(DEMO_CONFIGS); do $(PY) -m pipeline $$config || exit 1; done
 
 test: $(STAMP)
 	$(PY) -m pytest -q

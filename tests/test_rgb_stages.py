@@ -7,13 +7,15 @@ from pathlib import Path
 
 from engine.config import load_config
 from pipeline import PipelineConfig, build_stages
+from rgb_branch.stages import RgbStage
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo" / "pipeline.yaml"
 
 
-def test_rgb_is_off_by_default():
+def test_rgb_is_off_by_default_and_on_in_the_demo():
+    assert RgbStage().enabled is False
     names = [stage.name for stage in build_stages(load_config(PipelineConfig, DEMO))]
-    assert not any("rgb" in name for name in names)
+    assert names.index("rgb person frames") < names.index("train rgb_masked") < names.index("fuse")
 
 
 def test_rgb_stages_write_frames_and_join_the_fusion(tmp_path):
