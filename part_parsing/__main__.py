@@ -10,6 +10,7 @@
     python -m part_parsing detect --person-detector RUN --part-detector RUN --keypoints F --frames DIR
         [--annotations DIR] --out boxes.json [--device D]
     python -m part_parsing table --run LABEL=RUN [--run LABEL=RUN ...] --out TABLE.md
+    python -m part_parsing crops --annotations DIR --frames DIR --keypoints F --video VIDEO --out PNG [--count 6]
 
 A bad input file prints one line ``python -m part_parsing: error: <file>: <what>`` and exits with 2.
 A new command adds an entry to :data:`COMMANDS`.
@@ -186,6 +187,22 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crops_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", required=True, type=Path, help="<split>_annotations folder")
+    parser.add_argument("--frames", required=True, type=Path, help="rawframes root: <root>/<class>/<video>/")
+    parser.add_argument("--keypoints", required=True, type=Path, help="the split's keypoints (COCO JSON or pyskl)")
+    parser.add_argument("--video", required=True, help="video name")
+    parser.add_argument("--out", required=True, type=Path, help="PNG file")
+    parser.add_argument("--count", type=int, default=6, help="persons to show")
+
+
+def _crops(args: argparse.Namespace) -> int:
+    from part_parsing.detection.pictures import write_crops
+
+    print(f"wrote {write_crops(args.annotations, args.frames, args.keypoints, args.video, args.out, args.count)}")
+    return 0
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
     "evaluate": ("the official Kinetics-TPS score of predictions", _evaluate_arguments, _evaluate),
@@ -194,6 +211,7 @@ COMMANDS: dict[str, Command] = {
     "predict": ("prediction files from a trained model and given or detected boxes", _predict_arguments, _predict),
     "detect": ("person and part boxes of videos from two trained detectors", _detect_arguments, _detect),
     "table": ("part detectors' AP50 side by side (the embedding ablation)", _table_arguments, _table),
+    "crops": ("a picture of person crops, plain and with the pose-guided embedding", _crops_arguments, _crops),
 }
 
 

@@ -98,11 +98,13 @@ def part_parsing_stages(ctx: Context) -> list[Stage]:
                 "--json", results / "score.json", "--curve", results / "score_curve.png")],
     ))
     first = list_videos(annotations)[0][1] if annotations.is_dir() else ""
-    stages.append(Stage(
-        "part parsing: picture",
-        [python("-m", "part_parsing", "show", "--annotations", annotations, "--video", first, "--frames", frames,
-                "--pred-part", predicted[1], "--out", results / f"{first}.png")] if first else [],
-    ))
+    pictures = [python("-m", "part_parsing", "show", "--annotations", annotations, "--video", first, "--frames",
+                       frames, "--pred-part", predicted[1], "--out", results / f"{first}.png")] if first else []
+    if first and part.detectors:
+        pictures.append(python("-m", "part_parsing", "crops", "--annotations", annotations, "--frames", frames,
+                               "--keypoints", root / f"{part.split}_keypoints.pkl", "--video", first,
+                               "--out", results / f"{first}_crops.png"))
+    stages.append(Stage("part parsing: picture", pictures))
     return stages
 
 

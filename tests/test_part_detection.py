@@ -265,3 +265,20 @@ def test_the_detector_trains_under_cpu_bf16_autocast(tps: Path) -> None:
     loss.backward()
     optimizer.step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_the_crops_picture_shows_each_person_plain_and_embedded(tps: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    video = next(iter(iter_videos(tps / "test_annotations"))).name
+    out = tmp_path / "crops.png"
+    assert part_main(["crops", "--annotations", str(tps / "test_annotations"), "--frames", str(tps / "test_frames"),
+                      "--keypoints", str(tps / "test_keypoints.pkl"), "--video", video, "--out", str(out),
+                      "--count", "2"]) == 0
+    picture = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    row = picture[8:8 + 160]  # the first person: plain crop, gap, embedded crop
+    filled = np.flatnonzero((np.abs(row - 32).sum(axis=2) > 0).any(axis=0))
+    plain_width = np.flatnonzero(np.diff(filled) > 1)[0] + 1
+    plain, embedded = row[:, filled[:plain_width]], row[:, filled[plain_width:]]
+    assert picture.shape[0] == 2 * (160 + 8) + 8 and plain.shape == embedded.shape
+    assert (plain != embedded).any(axis=2).mean() > 0.05  # the keypoints and limbs are drawn on the second
