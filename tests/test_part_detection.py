@@ -282,3 +282,23 @@ def test_the_crops_picture_shows_each_person_plain_and_embedded(tps: Path, tmp_p
     plain, embedded = row[:, filled[:plain_width]], row[:, filled[plain_width:]]
     assert picture.shape[0] == 2 * (160 + 8) + 8 and plain.shape == embedded.shape
     assert (plain != embedded).any(axis=2).mean() > 0.05  # the keypoints and limbs are drawn on the second
+
+
+@pytest.mark.parametrize("arch, terms", [("fcos", {"classification", "bbox_regression", "bbox_ctrness"}),
+                                         ("retinanet", {"classification", "bbox_regression"}),
+                                         ("faster_rcnn", {"classifier", "box_reg", "objectness", "rpn_box_reg"})])
+def test_every_architecture_trains_and_detects_foreground_classes(arch: str, terms: set[str]) -> None:
+    from part_parsing.detection.model import Detector, build_detector
+
+    torch.manual_seed(0)
+    model = Detector(build_detector(arch, "resnet18", 10, min_size=64, max_size=96, anchor_size=8, fpn_channels=32,
+                                    score_threshold=0.0))
+    items = [({"image": torch.randint(0, 256, (3, 64, 48), dtype=torch.uint8)},
+              {"boxes": torch.tensor([[4.0, 4, 20, 30], [20, 30, 40, 60]]), "labels": torch.tensor([1, 10])})] * 2
+    inputs, _ = collate_detections(items)
+    output = model.train()(inputs)
+    assert set(TASK.compute_loss(output, None, None)) == terms
+    sum(output.values()).backward()
+    detections = model.eval()(inputs)
+    assert len(detections) == 2 and all(((d["labels"] >= 1) & (d["labels"] <= 10)).all() for d in detections)
+    assert all(len(d["boxes"]) <= 100 for d in detections)
