@@ -302,3 +302,22 @@ def test_every_architecture_trains_and_detects_foreground_classes(arch: str, ter
     detections = model.eval()(inputs)
     assert len(detections) == 2 and all(((d["labels"] >= 1) & (d["labels"] <= 10)).all() for d in detections)
     assert all(len(d["boxes"]) <= 100 for d in detections)
+
+
+def test_backbone_weights_come_from_a_local_file_with_frozen_batch_norm(tmp_path: Path) -> None:
+    from engine.checkpoint import CheckpointError
+    from part_parsing.detection.model import build_detector
+
+    torch.manual_seed(1)
+    imagenet = torchvision.models.resnet18()
+    path = tmp_path / "resnet18-imagenet.pth"
+    torch.save(imagenet.state_dict(), path)
+    detector = build_detector("fcos", "resnet18", 10, weights=str(path))
+    body = detector.backbone.body
+    assert torch.equal(body.conv1.weight, imagenet.conv1.weight)
+    assert torch.equal(body.layer4[1].bn2.running_var, imagenet.layer4[1].bn2.running_var)
+    assert isinstance(body.bn1, torchvision.ops.FrozenBatchNorm2d)
+    wrong = tmp_path / "resnet34.pth"
+    torch.save(torchvision.models.resnet34().state_dict(), wrong)
+    with pytest.raises(CheckpointError, match="resnet34.pth"):
+        build_detector("fcos", "resnet18", 10, weights=str(wrong))
