@@ -199,6 +199,8 @@ def _crops_arguments(parser: argparse.ArgumentParser) -> None:
 def _crops(args: argparse.Namespace) -> int:
     from part_parsing.detection.pictures import write_crops
 
+    if args.count < 1:
+        raise ValueError(f"--count {args.count}: show at least 1 person")
     print(f"wrote {write_crops(args.annotations, args.frames, args.keypoints, args.video, args.out, args.count)}")
     return 0
 

@@ -6,7 +6,8 @@ part detector sees, so that it knows where the limbs are. What the official code
 poseguide_embedding.py``, drawing with mmpose's ``TopDown.show_result`` / ``imshow_keypoints`` of
 ``mmpose_202108/mmpose/core/visualization/image.py``), for an image of ``w x h`` pixels:
 
-* radius ``max(int(sqrt(w * h) / 30), 3)``, limb thickness ``max(int(sqrt(w * h) / 90), 1)``;
+* radius ``max(int(sqrt(w * h) / 30), 3)`` (:func:`pose_guidance.maps.dot_radius`), limb thickness
+  ``max(int(sqrt(w * h) / 90), 1)``;
 * first the persons' boxes, green, 1 pixel (``imshow_bboxes``, integer corners);
 * then per person: a filled dot per keypoint whose score is above 0.3, at ``(int(x), int(y))``, in the
   joint's colour; then its limbs (the COCO skeleton) as lines between ``(int(x), int(y))`` ends, drawn
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from pose_guidance.layouts import COCO17, KeypointLayout
+from pose_guidance.maps import dot_radius
 
 _PALETTE = np.array([[255, 128, 0], [255, 153, 51], [255, 178, 102], [230, 230, 0], [255, 153, 255],
                      [153, 204, 255], [255, 102, 255], [255, 51, 255], [102, 178, 255], [51, 153, 255],
@@ -42,11 +44,6 @@ COCO17_JOINT_BGR = _PALETTE_KPT[[0, 0, 0, 0, 0, 3, 4, 3, 4, 1, 2, 5, 5, 6, 7, 8,
 COCO17_LIMB_BGR = _PALETTE[[0, 0, 0, 0, 7, 7, 7, 9, 9, 9, 9, 9, 16, 16, 16, 16, 16, 16, 16]]
 BOX_BGR = (0, 255, 0)
 SCORE_THRESHOLD = 0.3
-
-
-def embedding_radius(width: int, height: int) -> int:
-    """``max(int(sqrt(w * h) / 30), 3)``: the dots' radius on a ``width x height`` image."""
-    return max(int(math.sqrt(width * height) / 30), 3)
 
 
 def embedding_thickness(width: int, height: int) -> int:
@@ -80,7 +77,7 @@ def pose_embedding(image: np.ndarray, keypoints: Sequence[np.ndarray], scores: S
     if len(keypoints) != len(scores):
         raise ValueError(f"{len(keypoints)} persons' keypoints but {len(scores)} persons' scores")
     height, width = image.shape[:2]
-    radius = embedding_radius(width, height) if radius is None else radius
+    radius = dot_radius(width, height) if radius is None else radius
     thickness = embedding_thickness(width, height) if thickness is None else thickness
     joint_rgb, limb_rgb = layout_colors(layout)
     canvas = np.ascontiguousarray(image.copy() if mode == "paint" else np.zeros_like(image))

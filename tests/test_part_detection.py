@@ -38,8 +38,9 @@ from part_parsing.evaluate import evaluate_files
 from part_parsing.keypoints import PersonPose, read_keypoints
 from part_parsing.task import TASK as STATE_TASK
 from part_parsing.tps import iter_videos
-from pose_guidance.embedding import embedding_radius, layout_colors
+from pose_guidance.embedding import layout_colors
 from pose_guidance.layouts import COCO17
+from pose_guidance.maps import dot_radius
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = TPSSyntheticConfig(seed=3, classes=2, videos_per_class=2, test_per_class=1, frames=10, width=96, height=72)
@@ -98,7 +99,7 @@ def test_part_samples_are_crops_with_the_embedding_at_the_keypoints(tps: Path) -
     colors = layout_colors(COCO17)[0]
     drawn = image.permute(1, 2, 0).numpy().astype(int)
     differs = 0
-    radius = embedding_radius(x2 - x1, y2 - y1)
+    radius = dot_radius(x2 - x1, y2 - y1)
     for j in np.flatnonzero(sample.pose.scores > 0.3):
         x, y = (int(v) for v in sample.pose.keypoints[j] - (x1, y1))
         if 0 <= x < x2 - x1 and 0 <= y < y2 - y1:

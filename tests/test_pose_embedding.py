@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_guidance.embedding import embedding_radius, embedding_thickness, layout_colors, pose_embedding
+from pose_guidance.embedding import embedding_thickness, layout_colors, pose_embedding
 from pose_guidance.layouts import COCO17, NTU25
+from pose_guidance.maps import dot_radius
 
 # The official palettes (poseguide_embedding.py), indexed here by hand rather than through the module's arrays.
 PALETTE_KPT = [(0, 255, 0), (255, 0, 0), (0, 0, 255), (128, 0, 0), (0, 0, 128), (255, 0, 255), (0, 255, 255),
@@ -61,7 +62,7 @@ def test_embedding_is_the_official_drawing_pixel_for_pixel(seed: int) -> None:
 
 def test_dots_land_at_the_keypoints_with_the_stated_radius() -> None:
     w, h = 120, 240  # sqrt(28800) = 169.7 -> radius 5, thickness 1
-    assert (embedding_radius(w, h), embedding_thickness(w, h)) == (5, 1)
+    assert (dot_radius(w, h), embedding_thickness(w, h)) == (5, 1)
     points = np.full((17, 2), np.nan)
     scores = np.zeros(17)
     points[9], scores[9] = (60.7, 100.2), 0.9  # left wrist: palette_kpt[1] = B255 G0 R0 -> RGB blue

@@ -30,6 +30,7 @@ from part_parsing.clips import BoxedHuman
 from part_parsing.detection.samples import (
     GROUP_CLASSES,
     collate_detections,
+    cut_crop,
     detector_classes,
     match_poses,
     person_crop,
@@ -37,7 +38,6 @@ from part_parsing.detection.samples import (
 from part_parsing.detection.task import DetectorExperiment, build_model
 from part_parsing.keypoints import PersonPose
 from part_parsing.tps import BODY_PARTS, MAX_HUMANS, SCORED_FRAME_STEP, read_images
-from pose_guidance.embedding import pose_embedding
 
 PERSON_SCORE = 0.3
 
@@ -107,15 +107,10 @@ def detect_frames(images: Mapping[int, np.ndarray], poses: Mapping[int, Sequence
         matched = match_poses(boxes, poses.get(index, []), data.keypoint_threshold)
         crops, corners = [], []
         for box, pose in zip(boxes, matched, strict=True):
-            x1, y1, x2, y2 = person_crop(box, pose, (width, height), data.keypoint_threshold)
-            crop = np.ascontiguousarray(image[y1:y2, x1:x2])
-            if data.pose_embedding and pose is not None:
-                origin = np.array([x1, y1], dtype=np.float64)
-                drawn = [np.asarray(box) - np.tile(origin, 2)] if data.embedding_box else []
-                crop = pose_embedding(crop, [pose.keypoints - origin], [pose.scores], boxes=drawn,
-                                      score_threshold=data.keypoint_threshold, mode=data.embedding_mode)
-            crops.append(crop)
-            corners.append((x1, y1))
+            corner = person_crop(box, pose, (width, height), data.keypoint_threshold)
+            crops.append(cut_crop(image, corner, pose, box, embedding=data.pose_embedding, mode=data.embedding_mode,
+                                  draw_box=data.embedding_box, threshold=data.keypoint_threshold))
+            corners.append(corner[:2])
         found_parts = part.detect(crops, device)
         result[index] = tuple(BoxedHuman(box, best_parts(f, part.classes, corner))
                               for box, f, corner in zip(boxes, found_parts, corners, strict=True))

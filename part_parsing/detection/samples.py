@@ -144,20 +144,28 @@ def shift_boxes(boxes: np.ndarray, crop: tuple[int, int, int, int] | None) -> np
     return np.clip(shifted, 0, [x2 - x1, y2 - y1] * 2)
 
 
+def cut_crop(image: np.ndarray, crop: tuple[int, int, int, int], pose: PersonPose | None,
+             person_box: Sequence[float] | None, *, embedding: bool, mode: str = "paint", draw_box: bool = True,
+             threshold: float = 0.3) -> np.ndarray:
+    """``image[y1:y2, x1:x2]``, with the person's keypoints (and box) drawn on it when ``embedding`` is on."""
+    x1, y1, x2, y2 = crop
+    cut = np.ascontiguousarray(image[y1:y2, x1:x2])
+    if not embedding or pose is None:
+        return cut
+    origin = np.array([x1, y1], dtype=np.float64)
+    boxes = [np.asarray(person_box, dtype=np.float64) - np.tile(origin, 2)] if draw_box and person_box else []
+    return pose_embedding(cut, [pose.keypoints - origin], [pose.scores], boxes=boxes, score_threshold=threshold,
+                          mode=mode)
+
+
 def sample_image(sample: DetectionSample, *, embedding: bool, mode: str = "paint", draw_box: bool = True,
                  threshold: float = 0.3) -> np.ndarray:
     """The RGB uint8 image a sample shows the detector: the frame or the crop, keypoints drawn when asked."""
     image = read_images(sample.source, [sample.index])[sample.index]
     if sample.crop is None:
         return image
-    x1, y1, x2, y2 = sample.crop
-    crop = np.ascontiguousarray(image[y1:y2, x1:x2])
-    if not embedding or sample.pose is None:
-        return crop
-    origin = np.array([x1, y1], dtype=np.float64)
-    boxes = [np.asarray(sample.person_box) - np.tile(origin, 2)] if draw_box and sample.person_box else []
-    return pose_embedding(crop, [sample.pose.keypoints - origin], [sample.pose.scores],
-                          boxes=boxes, score_threshold=threshold, mode=mode)
+    return cut_crop(image, sample.crop, sample.pose, sample.person_box, embedding=embedding, mode=mode,
+                    draw_box=draw_box, threshold=threshold)
 
 
 class DetectionImages(Dataset):
