@@ -322,3 +322,16 @@ def test_backbone_weights_come_from_a_local_file_with_frozen_batch_norm(tmp_path
     torch.save(torchvision.models.resnet34().state_dict(), wrong)
     with pytest.raises(CheckpointError, match="resnet34.pth"):
         build_detector("fcos", "resnet18", 10, weights=str(wrong))
+
+
+@pytest.mark.parametrize("setting", ["model.max_detections=0", "model.nms_threshold=0", "model.anchor_size=-8",
+                                     "model.fpn_channels=0", "data.frame_step=0", "data.flip_ratio=1.5",
+                                     "data.keypoint_threshold=1"])
+def test_bad_detector_settings_are_one_line_before_any_work(tps: Path, tmp_path: Path, setting: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "run"
+    argv = ["--config", str(ROOT / "configs" / "demo" / "part_detector.yaml"), "--device", "cpu", "--work-dir",
+            str(work), "--set", f"data.root={tps}", "--set", setting]
+    assert run_task(TASK, argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("error:", "config error:"))]
+    assert len(errors) == 1 and setting.split("=")[0] in errors[0] and not work.exists()

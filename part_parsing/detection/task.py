@@ -90,6 +90,8 @@ def build_dataset(cfg: DetectorExperiment, split: str) -> DetectionImages:
         raise ConfigError(f"'data.frame_step' should be at least 1, found {data.frame_step}")
     if not 0 <= data.flip_ratio <= 1:
         raise ConfigError(f"'data.flip_ratio' should be in [0, 1], found {data.flip_ratio}")
+    if not 0 <= data.keypoint_threshold < 1:
+        raise ConfigError(f"'data.keypoint_threshold' should be in [0, 1), found {data.keypoint_threshold}")
     videos, sources = read_split(*split_paths(data, split))  # type: ignore[arg-type]
     folders = [s.frames_dir for s in sources]
     if data.target == "person":
@@ -122,8 +124,14 @@ def build_dataset(cfg: DetectorExperiment, split: str) -> DetectionImages:
 
 def build_model(cfg: DetectorExperiment) -> Detector:
     m = cfg.model
-    if m.fpn_channels < 1:
-        raise ConfigError(f"'model.fpn_channels' should be positive, found {m.fpn_channels}")
+    checks = {"fpn_channels": m.fpn_channels >= 1, "max_detections": m.max_detections >= 1,
+              "anchor_size": m.anchor_size >= 0, "score_threshold": 0 <= m.score_threshold < 1,
+              "nms_threshold": 0 < m.nms_threshold <= 1}
+    wrong = [key for key, ok in checks.items() if not ok]
+    if wrong:
+        rules = {"fpn_channels": "at least 1", "max_detections": "at least 1", "anchor_size": "0 (default) or more",
+                 "score_threshold": "in [0, 1)", "nms_threshold": "in (0, 1]"}
+        raise ConfigError(f"'model.{wrong[0]}' should be {rules[wrong[0]]}, found {getattr(m, wrong[0])}")
     if m.min_size < 1 or m.max_size < m.min_size:
         raise ConfigError(f"'model.min_size' / 'model.max_size' should be 1 <= min <= max, found {m.min_size}, "
                           f"{m.max_size}")
