@@ -19,7 +19,8 @@ ENTRY_POINTS = [
     ("benchmarks.gpu_check", []), ("train_rgb", []), ("train_multitask", []), ("multitask.__main__", []),
     ("multitask.__main__", ["export"]), ("multitask.__main__", ["show"]), ("train_part", []),
     ("part_parsing.__main__", ["predict"]), ("data.pyskl.__main__", []), ("data.pyskl.__main__", ["export"]),
-    ("parsing.__main__", ["store", "pack"]),
+    ("parsing.__main__", ["store", "pack"]), ("train_part_detector", []), ("part_parsing.__main__", ["detect"]),
+    ("part_parsing.__main__", ["table"]), ("part_parsing.__main__", ["crops"]),
 ]
 # a repository file: a top-level folder, then a path ending in a file extension
 REPO_PATH = re.compile(r"\b((?:configs|data|parsing|engine|fusion|pipeline|docs|benchmarks|tests)/[\w/{}<>-]+\.\w+)")
