@@ -16,6 +16,7 @@ Modules:
 - ``task``: the engine task (``train_part_detector.py``); ``data.target`` chooses person or part detection.
 - ``predict``: persons, then parts, on every scored frame of a video: the boxes ``python -m part_parsing
   predict`` turns into the official prediction files.
+- ``pictures``: person crops plain and with the embedding (``python -m part_parsing crops``).
 
 Facts (``SheldongChen/A-Baseline-...``): ``mmdet_202108/configs/yolof_part*/``: part classes in the order
 head, hip, left_arm, left_foot, left_hand, left_leg, right_arm, right_foot, right_hand, right_leg (10; 6 without
