@@ -65,22 +65,22 @@ def part_parsing_stages(ctx: Context) -> list[Stage]:
     ))
     detect: list[str | Path] = []
     if part.detectors:
-        detectors = {"person": paths.run_dir("person_detector"), "part": paths.run_dir("part_detector")}
-        runs = [("person detector", part.person_config, detectors["person"]),
-                ("part detector", part.part_config, detectors["part"])]
+        person_run, part_run = paths.run_dir("person_detector"), paths.run_dir("part_detector")
+        runs = [("person detector", part.person_config, person_run), ("part detector", part.part_config, part_run)]
+        rows = [f"with embedding={part_run}"]  # the AP50 table's rows: the part detectors
         if part.ablation_config:
-            runs.append(("part detector without embedding", part.ablation_config,
-                         paths.run_dir("part_detector_no_embedding")))
+            ablation_run = paths.run_dir("part_detector_no_embedding")
+            runs.append(("part detector without embedding", part.ablation_config, ablation_run))
+            rows.append(f"without embedding={ablation_run}")
         for label, config, run in runs:
             stages.append(Stage(f"part parsing: {label}", [train_command(
                 PROJECT_ROOT / "train_part_detector.py", config, run, [f"data.root={root}", *part.detector_overrides],
                 cfg.device)], done=scores_done(run)))
         table = results / "part_detection.md"
-        rows = [f"{'with' if r is detectors['part'] else 'without'} embedding={r}" for _, _, r in runs[1:]]
         stages.append(Stage("part parsing: detector table", [python(
             "-m", "part_parsing", "table", *(x for row in rows for x in ("--run", row)), "--out", table)],
             done=table.is_file))
-        detect = ["--person-detector", detectors["person"], "--part-detector", detectors["part"],
+        detect = ["--person-detector", person_run, "--part-detector", part_run,
                   "--keypoints", root / f"{part.split}_keypoints.pkl"]
     predicted = [results / PRED_VID_FILE, results / PRED_PART_FILE]
     stages.append(Stage(

@@ -42,7 +42,7 @@ _PALETTE_KPT = np.array([[0, 255, 0], [255, 0, 0], [0, 0, 255], [128, 0, 0], [0,
 # B, G, R as the official code hands them to OpenCV on a BGR image
 COCO17_JOINT_BGR = _PALETTE_KPT[[0, 0, 0, 0, 0, 3, 4, 3, 4, 1, 2, 5, 5, 6, 7, 8, 9]]
 COCO17_LIMB_BGR = _PALETTE[[0, 0, 0, 0, 7, 7, 7, 9, 9, 9, 9, 9, 16, 16, 16, 16, 16, 16, 16]]
-BOX_BGR = (0, 255, 0)
+BOX_RGB = (0, 255, 0)  # mmcv's "green": the same in B, G, R order
 SCORE_THRESHOLD = 0.3
 
 
@@ -83,7 +83,7 @@ def pose_embedding(image: np.ndarray, keypoints: Sequence[np.ndarray], scores: S
     canvas = np.ascontiguousarray(image.copy() if mode == "paint" else np.zeros_like(image))
     for box in boxes:
         x1, y1, x2, y2 = (int(np.int32(v)) for v in box)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), _color(np.array(BOX_BGR[::-1])), 1)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), BOX_RGB, 1)
     for points, score in zip(keypoints, scores, strict=True):
         points, score = np.asarray(points, dtype=np.float64), np.asarray(score, dtype=np.float64)
         if points.shape != (layout.num_joints, 2) or score.shape != (layout.num_joints,):

@@ -8,6 +8,7 @@ the pixels of the image the detector saw (the crop, for a part detector).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,8 +72,6 @@ class DetectionEvaluation:
 def run_table(runs: Sequence[tuple[str, Path]]) -> tuple[str, dict[str, Any]]:
     """The AP50 of trained detector runs side by side (their last evaluation in ``metrics.jsonl``): a
     Markdown table and its JSON, e.g. the embedding ablation."""
-    import json
-
     table: dict[str, Any] = {}
     for label, run in runs:
         path = Path(run) / "metrics.jsonl"

@@ -10,6 +10,7 @@ the annotated part boxes on both; each crop is scaled to the same height.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,6 @@ def crops_picture(annotations: str | Path, frames_root: str | Path, keypoints: s
 def write_crops(annotations: str | Path, frames_root: str | Path, keypoints: str | Path, video_name: str,
                 out: str | Path, count: int = 6) -> Path:
     """Write :func:`crops_picture` as a PNG, atomically."""
-    import io
-
     buffer = io.BytesIO()
     crops_picture(annotations, frames_root, keypoints, video_name, count).save(buffer, format="PNG")
     out = Path(out)
